@@ -1,1 +1,34 @@
-//! placeholder
+//! Warden's state, behind small traits with an in-memory twin.
+//!
+//! Today: counters for policy limits ([`CounterStore`]), implemented in
+//! memory ([`MemoryCounters`]) and in SQLite ([`SqliteState`], the default:
+//! one file, `<state_dir>/warden.db`, shared safely by several processes).
+//! Audit, approvals, pins and keys, and the PostgreSQL and Redis backends,
+//! join as further traits and modules of the same shape: a trait and its
+//! semantics in a module of their own, an in-memory twin beside it, and a
+//! SQLite implementation under [`sqlite`] adding its tables through a new
+//! migration.
+//!
+//! Architecture invariant: this crate never reads the clock. Every operation
+//! that depends on time takes `now_ms` (milliseconds since the Unix epoch)
+//! from the caller, so tests control time and replicas agree on it.
+//!
+//! Architecture invariant: errors are data. Every failure is a
+//! [`StoreError`] naming the file or the input at fault and the fix; what a
+//! failure means for a call (deny, fail open) is decided by the gateway.
+#![forbid(unsafe_code)]
+
+pub mod counters;
+mod error;
+pub mod sqlite;
+
+use std::future::Future;
+use std::pin::Pin;
+
+pub use counters::{CounterStore, LimitCheck, MemoryCounters, Reservation, ReserveOutcome};
+pub use error::StoreError;
+pub use sqlite::SqliteState;
+
+/// The future returned by the store traits' methods: boxed and `Send`, so the
+/// traits stay usable as `dyn` objects shared across tasks.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;

@@ -1,0 +1,110 @@
+//! The SQLite schema, as an ordered list of migrations.
+//!
+//! The table `schema_version` holds one row per applied migration. Opening a
+//! database applies the missing ones in one `BEGIN IMMEDIATE` transaction, so
+//! two processes opening a fresh directory at once cannot both apply them.
+//! Migrations are append-only: never edit one that has shipped; add the next
+//! version instead.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use crate::StoreError;
+
+/// One schema step.
+#[derive(Debug)]
+pub struct Migration {
+    /// Version reached after applying it; consecutive from 1.
+    pub version: u32,
+    /// What it adds, recorded in `schema_version`.
+    pub description: &'static str,
+    /// The statements.
+    pub sql: &'static str,
+}
+
+/// Every migration, in order.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "counter entries (sliding-window log)",
+    // AUTOINCREMENT: ids of deleted rows are never reused, so rolling back a
+    // stale reservation handle cannot delete a newer entry.
+    // expires_ms: at_ms + the largest window seen for the key; pruning
+    // deletes rows with expires_ms <= now through its own index.
+    sql: "
+        CREATE TABLE counter_entries (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            key        TEXT    NOT NULL,
+            at_ms      INTEGER NOT NULL,
+            amount     REAL    NOT NULL,
+            expires_ms INTEGER NOT NULL
+        );
+        CREATE INDEX counter_entries_key_at ON counter_entries (key, at_ms);
+        CREATE INDEX counter_entries_expires ON counter_entries (expires_ms);
+    ",
+}];
+
+/// The schema version this build writes.
+pub fn latest_version() -> u32 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Applies missing migrations; returns the resulting version.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<u32, StoreError> {
+    let latest = latest_version();
+    let fail = |version: u32| {
+        move |source| StoreError::Migrate {
+            path: path.to_path_buf(),
+            version,
+            source,
+        }
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(fail(latest))?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+            version     INTEGER PRIMARY KEY NOT NULL,
+            description TEXT    NOT NULL
+        )",
+    )
+    .map_err(fail(latest))?;
+    let current: i64 = tx
+        .query_row("SELECT MAX(version) FROM schema_version", [], |row| {
+            row.get::<_, Option<i64>>(0)
+        })
+        .optional()
+        .map_err(fail(latest))?
+        .flatten()
+        .unwrap_or(0);
+    if current > i64::from(latest) {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found: current,
+            supported: latest,
+        });
+    }
+    for migration in MIGRATIONS.iter().filter(|m| i64::from(m.version) > current) {
+        tx.execute_batch(migration.sql)
+            .map_err(fail(migration.version))?;
+        tx.execute(
+            "INSERT INTO schema_version (version, description) VALUES (?1, ?2)",
+            (migration.version, migration.description),
+        )
+        .map_err(fail(migration.version))?;
+    }
+    tx.commit().map_err(fail(latest))?;
+    Ok(latest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_consecutive_from_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1, "{}", m.description);
+        }
+    }
+}

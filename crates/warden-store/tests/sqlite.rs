@@ -1,0 +1,288 @@
+//! What only the SQLite backend promises: files, schema, persistence, and
+//! sharing one state directory between instances and processes.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use common::{HOUR, MINUTE, T0, check, denied, granted};
+use rusqlite::Connection;
+use warden_store::sqlite::migrations::latest_version;
+use warden_store::{CounterStore, LimitCheck, ReserveOutcome, SqliteState, StoreError};
+
+fn raw(dir: &Path) -> Connection {
+    Connection::open(dir.join("warden.db")).expect("raw connection")
+}
+
+fn count_rows(dir: &Path) -> i64 {
+    raw(dir)
+        .query_row("SELECT COUNT(*) FROM counter_entries", [], |r| r.get(0))
+        .expect("count")
+}
+
+#[tokio::test]
+async fn open_creates_dir_wal_and_schema() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let dir = root.path().join("nested/state");
+    let store = SqliteState::open(&dir).expect("open");
+    let canonical = std::fs::canonicalize(&dir).expect("canonical");
+    assert_eq!(store.path(), canonical.join("warden.db"));
+    let conn = raw(&dir);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("mode");
+    assert_eq!(mode, "wal");
+    let versions: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_version ORDER BY version")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("versions");
+    assert_eq!(versions, vec![i64::from(latest_version())]);
+    drop(store);
+    // Reopening applies nothing twice.
+    SqliteState::open(&dir).expect("reopen");
+    let n: i64 = raw(&dir)
+        .query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn entries_survive_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let c = [check("persist", HOUR, 2.0, 1.0)];
+    {
+        let store = SqliteState::open(dir.path()).expect("open");
+        granted(&store, &c, T0).await;
+        granted(&store, &c, T0 + 1).await;
+    }
+    let store = SqliteState::open(dir.path()).expect("reopen");
+    let (_, retry, used) = denied(&store, &c, T0 + MINUTE).await;
+    assert_eq!((retry, used), (Some(HOUR - MINUTE), 2.0));
+}
+
+#[tokio::test]
+async fn rollback_works_after_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let c = [check("rb-persist", HOUR, 1.0, 1.0)];
+    let handle = {
+        let store = SqliteState::open(dir.path()).expect("open");
+        granted(&store, &c, T0).await
+    };
+    // Another spelling of the same directory is the same store.
+    let store = SqliteState::open(&dir.path().join(".")).expect("reopen");
+    store.rollback(&handle).await.expect("rollback");
+    granted(&store, &c, T0 + 1).await;
+}
+
+#[tokio::test]
+async fn empty_checks_write_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteState::open(dir.path()).expect("open");
+    granted(&store, &[], T0).await;
+    assert_eq!(count_rows(dir.path()), 0);
+}
+
+#[tokio::test]
+async fn expired_entries_are_pruned() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteState::open(dir.path()).expect("open");
+    for i in 0..5 {
+        granted(&store, &[check("old", MINUTE, 10.0, 1.0)], T0 + i).await;
+    }
+    assert_eq!(count_rows(dir.path()), 5);
+    // Well past the window and the prune interval, another key's call prunes.
+    granted(&store, &[check("new", MINUTE, 10.0, 1.0)], T0 + 2 * MINUTE).await;
+    assert_eq!(count_rows(dir.path()), 1);
+}
+
+#[tokio::test]
+async fn newer_schema_is_refused_with_a_fix() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    drop(SqliteState::open(dir.path()).expect("open"));
+    raw(dir.path())
+        .execute(
+            "INSERT INTO schema_version (version, description) VALUES (99, 'future')",
+            [],
+        )
+        .expect("insert");
+    let err = SqliteState::open(dir.path()).expect_err("newer schema");
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("warden.db") && msg.contains("upgrade warden"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn unusable_state_dir_names_the_path_and_fix() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let file = root.path().join("not-a-dir");
+    std::fs::write(&file, b"x").expect("write");
+    let err = SqliteState::open(&file).expect_err("dir is a file");
+    let msg = err.to_string();
+    assert!(matches!(err, StoreError::CreateDir { .. }), "{err:?}");
+    assert!(
+        msg.contains("not-a-dir") && msg.contains("--state-dir"),
+        "{msg}"
+    );
+
+    // The database path exists but is a directory.
+    let dir = root.path().join("state");
+    std::fs::create_dir_all(dir.join("warden.db")).expect("mkdir");
+    let err = SqliteState::open(&dir).expect_err("db is a dir");
+    let msg = err.to_string();
+    assert!(msg.starts_with("cannot open state database"), "{msg}");
+    assert!(
+        msg.contains("warden.db") && msg.contains("WARDEN_STATE_DIR"),
+        "{msg}"
+    );
+    assert!(std::error::Error::source(&err).is_some());
+}
+
+#[tokio::test]
+async fn time_beyond_storage_range_is_an_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteState::open(dir.path()).expect("open");
+    let err = store
+        .reserve(&[check("t", MINUTE, 1.0, 1.0)], u64::MAX)
+        .await
+        .expect_err("out of range");
+    assert!(matches!(err, StoreError::TimeOutOfRange { .. }), "{err:?}");
+}
+
+/// Two instances on one directory (two connections, as two gateways would
+/// have) race many reservations; exactly `max` are granted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn two_instances_share_counters_under_contention() {
+    const MAX: usize = 60;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let a = Arc::new(SqliteState::open(dir.path()).expect("open a"));
+    let b = Arc::new(SqliteState::open(dir.path()).expect("open b"));
+    let mut tasks = Vec::new();
+    for worker in 0..16u64 {
+        let store: Arc<dyn CounterStore> = if worker % 2 == 0 {
+            a.clone()
+        } else {
+            b.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut granted = 0usize;
+            for i in 0..20u64 {
+                // A shared budget plus a per-worker limit that always has room.
+                let checks = [
+                    LimitCheck::new("shared", HOUR, MAX as f64, 1.0),
+                    LimitCheck::new(format!("worker-{worker}"), HOUR, 1_000.0, 1.0),
+                ];
+                match store.reserve(&checks, T0 + i).await.expect("reserve") {
+                    ReserveOutcome::Reserved(_) => granted += 1,
+                    ReserveOutcome::Exceeded { index, .. } => assert_eq!(index, 0),
+                }
+            }
+            granted
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.expect("task");
+    }
+    assert_eq!(total, MAX, "16 x 20 attempts on a budget of {MAX}");
+    let shared: i64 = raw(dir.path())
+        .query_row(
+            "SELECT COUNT(*) FROM counter_entries WHERE key = 'shared'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(shared, MAX as i64);
+}
+
+const CHILD_DIR_ENV: &str = "WARDEN_STORE_TEST_CHILD_DIR";
+const CHILD_ATTEMPTS: usize = 150;
+const CROSS_PROCESS_MAX: usize = 100;
+
+/// The body of a child process of `two_processes_share_counters`; a no-op
+/// when run as an ordinary test.
+#[tokio::test]
+async fn child_process_reserver() {
+    let Ok(dir) = std::env::var(CHILD_DIR_ENV) else {
+        return;
+    };
+    let store = SqliteState::open(Path::new(&dir)).expect("child open");
+    let mut granted = 0;
+    for i in 0..CHILD_ATTEMPTS as u64 {
+        let checks = [LimitCheck::new(
+            "cross",
+            HOUR,
+            CROSS_PROCESS_MAX as f64,
+            1.0,
+        )];
+        if store
+            .reserve(&checks, T0 + i)
+            .await
+            .expect("reserve")
+            .is_reserved()
+        {
+            granted += 1;
+        }
+    }
+    println!("GRANTED={granted}");
+}
+
+/// Two real processes on one state directory: together they never reserve
+/// more than `max`.
+#[test]
+fn two_processes_share_counters() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Create the schema first so the children race on counters, not setup.
+    drop(SqliteState::open(dir.path()).expect("open"));
+    let exe = std::env::current_exe().expect("test binary");
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            std::process::Command::new(&exe)
+                .args([
+                    "--exact",
+                    "child_process_reserver",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(CHILD_DIR_ENV, dir.path())
+                .output_async()
+        })
+        .collect();
+    let mut total = 0;
+    for child in children {
+        let out = child.wait_with_output().expect("child output");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "child failed: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let granted: usize = stdout
+            .lines()
+            .find_map(|l| l.split_once("GRANTED=").map(|(_, n)| n))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no GRANTED line in {stdout}"));
+        total += granted;
+    }
+    assert_eq!(total, CROSS_PROCESS_MAX, "2 x {CHILD_ATTEMPTS} attempts");
+}
+
+/// Starts a command with piped output without waiting for it.
+trait SpawnPiped {
+    fn output_async(&mut self) -> std::process::Child;
+}
+
+impl SpawnPiped for std::process::Command {
+    fn output_async(&mut self) -> std::process::Child {
+        self.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn child")
+    }
+}
