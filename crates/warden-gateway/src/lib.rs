@@ -1,1 +1,22 @@
-//! placeholder
+//! Warden's data path: transports, sessions, upstreams and the policy guard.
+//!
+//! ```text
+//! client ─▶ downstream (stdio | Streamable HTTP) ─▶ Relay ─▶ Guard (policy + counters)
+//!                                                     │
+//!                                                     └──▶ upstream (child | HTTP) ─▶ server
+//! ```
+//! Architecture invariant: everything here is I/O around pure decisions. What is allowed is
+//! decided in `warden-policy`; how bytes are read and edited in `warden-protocol`; counters
+//! live behind `warden-store`'s trait. This crate only moves messages and calls those.
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod downstream;
+pub mod guard;
+pub mod relay;
+pub mod upstream;
+
+pub use clock::{Clock, SystemClock};
+pub use guard::{Guard, Principal};
+pub use relay::{Relay, RelayOptions};
+pub use upstream::{Limits, UpstreamSpec};

@@ -1,1 +1,77 @@
-fn main() {}
+//! `warden`: the command line. Parsing arguments, reading files, printing results; the work
+//! is done by the library crates.
+#![forbid(unsafe_code)]
+
+mod check;
+mod demo;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Warden: a policy gateway for the Model Context Protocol.
+#[derive(Debug, Parser)]
+#[command(name = "warden", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Protect one MCP server: relay a client to it through a policy.
+    Run(run::RunArgs),
+    /// Validate policy files; every problem is printed with its JSON Pointer and line:column.
+    Check {
+        /// Policy files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Show Warden working: a gateway in front of the bundled demo server, with the seed
+    /// policy, and a short scripted agent session.
+    Demo(demo::DemoArgs),
+    /// The bundled demo MCP server (speaks MCP on stdio, or HTTP with --http).
+    #[command(hide = true)]
+    DemoUpstream(demo::UpstreamArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { files } => check::check(&files),
+        Command::Run(args) => run_async(run::run(args)),
+        Command::Demo(args) => run_async(demo::demo(args)),
+        Command::DemoUpstream(args) => run_async(demo::upstream(args)),
+    }
+}
+
+fn run_async(fut: impl std::future::Future<Output = anyhow::Result<ExitCode>>) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("warden: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(fut) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("warden: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr (stdout may be the MCP channel). `WARDEN_LOG` sets the filter
+/// (for example `WARDEN_LOG=debug`).
+pub(crate) fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,566 @@
+//! Streamable HTTP at `/mcp`, both eras on one endpoint.
+//!
+//! - Handshake era (2025-03-26 to 2025-11-25): `initialize` without a session opens a gateway
+//!   session (`Mcp-Session-Id`, our own random id) with its own upstream connection (its own
+//!   child process, or its own upstream HTTP session). Requests are answered with JSON when the
+//!   answer is the first thing that comes back, else with an SSE stream carrying progress and
+//!   server requests before the answer. `GET` opens the session's stream for server-initiated
+//!   messages; `DELETE` ends the session.
+//! - 2026-07-28: every POST stands alone. `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name`
+//!   are checked against the body (400 and -32020 on mismatch, nothing forwarded). All such
+//!   requests share one upstream connection, initialized on their behalf when it is a
+//!   handshake-era server. Closing the response stream cancels the request.
+//!
+//! Denials are HTTP 200 results (DESIGN.md section 2); only transport problems get 4xx.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use futures::StreamExt;
+use tokio::sync::{OnceCell, mpsc};
+use warden_protocol::{ErrorCode, HeaderCheck, Kind, MODERN_VERSION, error_response};
+
+use crate::guard::{Guard, Principal};
+use crate::relay::{Relay, RelayOptions};
+use crate::upstream::{Limits, UpstreamEvent, UpstreamSpec};
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// Shared state of one HTTP listener.
+#[derive(Debug)]
+pub struct HttpGateway {
+    guard: Arc<Guard>,
+    upstream: UpstreamSpec,
+    limits: Limits,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    stateless: OnceCell<Arc<Relay>>,
+}
+
+#[derive(Debug)]
+struct Session {
+    relay: Arc<Relay>,
+    streams: Arc<Mutex<Streams>>,
+}
+
+/// Where upstream-initiated messages of a session go: the GET stream if one is open, else the
+/// newest open POST stream (server requests during a tool call belong there), else a bounded
+/// backlog delivered when a GET stream opens.
+#[derive(Debug, Default)]
+struct Streams {
+    get: Option<mpsc::Sender<String>>,
+    posts: Vec<(u64, mpsc::Sender<String>)>,
+    backlog: VecDeque<String>,
+    next: u64,
+}
+
+const BACKLOG: usize = 1000;
+
+impl Streams {
+    fn route(&mut self, msg: String, is_request: bool) {
+        self.posts.retain(|(_, tx)| !tx.is_closed());
+        if self.get.as_ref().is_some_and(|g| g.is_closed()) {
+            self.get = None;
+        }
+        let post = self.posts.last().map(|(_, tx)| tx.clone());
+        let target = if is_request {
+            post.or_else(|| self.get.clone())
+        } else {
+            self.get.clone().or(post)
+        };
+        match target {
+            Some(tx) => {
+                if let Err(
+                    mpsc::error::TrySendError::Full(m) | mpsc::error::TrySendError::Closed(m),
+                ) = tx.try_send(msg)
+                {
+                    self.keep(m);
+                }
+            }
+            None => self.keep(msg),
+        }
+    }
+
+    fn keep(&mut self, msg: String) {
+        if self.backlog.len() == BACKLOG {
+            self.backlog.pop_front();
+            tracing::warn!("session backlog full; oldest server message dropped");
+        }
+        self.backlog.push_back(msg);
+    }
+}
+
+impl HttpGateway {
+    /// A listener's state.
+    pub fn new(guard: Arc<Guard>, upstream: UpstreamSpec, limits: Limits) -> Arc<Self> {
+        Arc::new(HttpGateway {
+            guard,
+            upstream,
+            limits,
+            sessions: Mutex::new(HashMap::new()),
+            stateless: OnceCell::new(),
+        })
+    }
+
+    /// The axum router serving `/mcp`.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route(
+                "/mcp",
+                post(handle_post).get(handle_get).delete(handle_delete),
+            )
+            .with_state(self.clone())
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Session>>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Connects a new upstream and starts the task that feeds its messages to a relay.
+    async fn open_relay(
+        &self,
+        session: String,
+        server_out: Option<mpsc::Sender<String>>,
+    ) -> anyhow::Result<Arc<Relay>> {
+        let conn = self.upstream.connect(&self.limits).await?;
+        let crate::upstream::Conn { tx, mut rx, done } = conn;
+        let relay = Arc::new(Relay::new(
+            self.guard.clone(),
+            tx,
+            RelayOptions {
+                who: Principal::local(),
+                session,
+                server_out,
+            },
+        ));
+        let weak = Arc::downgrade(&relay);
+        tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                let Some(relay) = weak.upgrade() else { break };
+                match ev {
+                    UpstreamEvent::Message(m) => relay.upstream_message(m).await,
+                    UpstreamEvent::Closed(why) => {
+                        relay.upstream_closed(&why).await;
+                        break;
+                    }
+                }
+            }
+            drop(rx);
+            let _ = done.await;
+        });
+        Ok(relay)
+    }
+
+    async fn stateless_relay(&self) -> Result<Arc<Relay>, String> {
+        let relay = self
+            .stateless
+            .get_or_try_init(|| async {
+                self.open_relay("stateless".into(), None)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await?;
+        Ok(relay.clone())
+    }
+}
+
+fn json_error(status: StatusCode, id: Option<&str>, code: ErrorCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        error_response(id, code, message, None),
+    )
+        .into_response()
+}
+
+fn header_str<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn handle_post(
+    State(gw): State<Arc<HttpGateway>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if body.len() > gw.limits.client_message_bytes {
+        let why = format!(
+            "request body larger than {} bytes; not forwarded",
+            gw.limits.client_message_bytes
+        );
+        return json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            None,
+            ErrorCode::InvalidRequest,
+            &why,
+        );
+    }
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            ErrorCode::ParseError,
+            "body is not UTF-8",
+        );
+    };
+    let msg = match warden_protocol::parse(text) {
+        Ok(m) => m,
+        Err(e) => {
+            let code = if e.code() == -32700 {
+                ErrorCode::ParseError
+            } else {
+                ErrorCode::InvalidRequest
+            };
+            return json_error(StatusCode::BAD_REQUEST, None, code, &e.to_string());
+        }
+    };
+    let header_version = header_str(&headers, "mcp-protocol-version");
+    let modern = warden_protocol::request_era(&msg) == warden_protocol::Era::Modern
+        || header_version == Some(MODERN_VERSION);
+    if modern {
+        return stateless_post(&gw, &headers, &msg).await;
+    }
+    session_post(&gw, &headers, &msg).await
+}
+
+/// A 2026-07-28 request: check headers against the body, then relay on the shared connection.
+async fn stateless_post(
+    gw: &Arc<HttpGateway>,
+    headers: &HeaderMap,
+    msg: &warden_protocol::Message<'_>,
+) -> Response {
+    let id = msg.id().map(|i| i.get());
+    let check = HeaderCheck {
+        protocol_version: header_str(headers, "mcp-protocol-version"),
+        method: header_str(headers, "mcp-method"),
+        name: header_str(headers, "mcp-name"),
+    };
+    if let Err(why) = warden_protocol::check_headers(msg, check) {
+        // Never forwarded: a header must not be a way around a rule.
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            id,
+            ErrorCode::HeaderMismatch,
+            &format!("Header mismatch: {why}"),
+        );
+    }
+    if let Kind::Response { .. } = msg.kind {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            id,
+            ErrorCode::InvalidRequest,
+            "2026-07-28 clients do not send responses",
+        );
+    }
+    let relay = match gw.stateless_relay().await {
+        Ok(r) => r,
+        Err(why) => {
+            return json_error(
+                StatusCode::BAD_GATEWAY,
+                id,
+                ErrorCode::Server,
+                &format!("cannot reach the upstream: {why}"),
+            );
+        }
+    };
+    relay_request(relay, msg, None, accepts_sse(headers)).await
+}
+
+/// A handshake-era message: `initialize` opens a session, everything else needs one.
+async fn session_post(
+    gw: &Arc<HttpGateway>,
+    headers: &HeaderMap,
+    msg: &warden_protocol::Message<'_>,
+) -> Response {
+    let id = msg.id().map(|i| i.get());
+    if msg.method() == Some("initialize") {
+        let sid = uuid::Uuid::new_v4().simple().to_string();
+        let streams = Arc::new(Mutex::new(Streams::default()));
+        let (out_tx, mut out_rx) = mpsc::channel::<String>(256);
+        let relay = match gw.open_relay(sid.clone(), Some(out_tx)).await {
+            Ok(r) => r,
+            Err(e) => {
+                return json_error(
+                    StatusCode::BAD_GATEWAY,
+                    id,
+                    ErrorCode::Server,
+                    &format!("cannot start the upstream: {e}"),
+                );
+            }
+        };
+        // Route upstream-initiated messages of this session.
+        let route_streams = streams.clone();
+        tokio::spawn(async move {
+            while let Some(m) = out_rx.recv().await {
+                let is_request = matches!(
+                    warden_protocol::parse(&m).map(|m| m.kind),
+                    Ok(Kind::Request { .. })
+                );
+                route_streams
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .route(m, is_request);
+            }
+        });
+        let session = Arc::new(Session {
+            relay: relay.clone(),
+            streams,
+        });
+        gw.sessions().insert(sid.clone(), session.clone());
+        let mut resp = relay_request(relay, msg, Some(&session), accepts_sse(headers)).await;
+        if let Ok(v) = HeaderValue::from_str(&sid) {
+            resp.headers_mut().insert(SESSION_HEADER, v);
+        }
+        return resp;
+    }
+    let Some(sid) = header_str(headers, SESSION_HEADER) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            id,
+            ErrorCode::InvalidRequest,
+            "Bad Request: Mcp-Session-Id header is required (send initialize first)",
+        );
+    };
+    let Some(session) = gw.sessions().get(sid).cloned() else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            id,
+            ErrorCode::InvalidRequest,
+            "Session not found: initialize a new session",
+        );
+    };
+    if session.relay.is_closed() {
+        gw.sessions().remove(sid);
+        return json_error(
+            StatusCode::NOT_FOUND,
+            id,
+            ErrorCode::InvalidRequest,
+            "Session ended because its upstream exited: initialize a new session",
+        );
+    }
+    match msg.kind {
+        Kind::Request { .. } => {
+            relay_request(
+                session.relay.clone(),
+                msg,
+                Some(&session),
+                accepts_sse(headers),
+            )
+            .await
+        }
+        _ => {
+            let (tx, mut rx) = mpsc::channel(8);
+            session.relay.client_message(msg.raw, &tx).await;
+            drop(tx);
+            // Notifications are answered only when refused (a malformed one).
+            match rx.recv().await {
+                Some(err) => (
+                    StatusCode::BAD_REQUEST,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    err,
+                )
+                    .into_response(),
+                None => StatusCode::ACCEPTED.into_response(),
+            }
+        }
+    }
+}
+
+fn accepts_sse(headers: &HeaderMap) -> bool {
+    header_str(headers, "accept").is_some_and(|a| a.contains("text/event-stream"))
+}
+
+/// Cancels the upstream request if the client goes away before its answer.
+struct CancelOnDrop {
+    relay: Arc<Relay>,
+    upstream_id: Option<u64>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(id) = self.upstream_id.take() {
+            let relay = self.relay.clone();
+            tokio::spawn(async move { relay.cancel(id).await });
+        }
+    }
+}
+
+/// Relays one client request and answers the POST: JSON when the answer is the first message
+/// back, else an SSE stream of everything for this request, ending with the answer.
+async fn relay_request(
+    relay: Arc<Relay>,
+    msg: &warden_protocol::Message<'_>,
+    session: Option<&Arc<Session>>,
+    sse_ok: bool,
+) -> Response {
+    let client_id = msg.id().map(|i| i.get().to_owned()).unwrap_or_default();
+    let (tx, mut rx) = mpsc::channel::<String>(64);
+    let post_slot = session.map(|s| {
+        let mut st = s.streams.lock().unwrap_or_else(|p| p.into_inner());
+        st.next += 1;
+        let slot = st.next;
+        st.posts.push((slot, tx.clone()));
+        (s.streams.clone(), slot)
+    });
+    let upstream_id = relay.client_message(msg.raw, &tx).await;
+    drop(tx);
+    let mut guard = CancelOnDrop { relay, upstream_id };
+    let unregister = move || {
+        if let Some((streams, slot)) = &post_slot {
+            streams
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .posts
+                .retain(|(s, _)| s != slot);
+        }
+    };
+    let Some(first) = rx.recv().await else {
+        unregister();
+        return json_error(
+            StatusCode::BAD_GATEWAY,
+            Some(&client_id),
+            ErrorCode::Server,
+            "no answer from the upstream",
+        );
+    };
+    if is_answer(&first, &client_id) || !sse_ok {
+        guard.upstream_id = None;
+        unregister();
+        let body = if is_answer(&first, &client_id) {
+            first
+        } else {
+            // A JSON-only client: skip interim messages, wait for the answer.
+            let mut answer = None;
+            while let Some(m) = rx.recv().await {
+                if is_answer(&m, &client_id) {
+                    answer = Some(m);
+                    break;
+                }
+            }
+            match answer {
+                Some(a) => a,
+                None => {
+                    return json_error(
+                        StatusCode::BAD_GATEWAY,
+                        Some(&client_id),
+                        ErrorCode::Server,
+                        "no answer from the upstream",
+                    );
+                }
+            }
+        };
+        return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    }
+    let stream = futures::stream::unfold(
+        (Some(first), rx, guard, client_id, Some(unregister)),
+        |(next, mut rx, mut guard, client_id, mut unregister)| async move {
+            let msg = match next {
+                Some(m) => m,
+                None => rx.recv().await?,
+            };
+            let done = is_answer(&msg, &client_id);
+            if done {
+                guard.upstream_id = None;
+                if let Some(u) = unregister.take() {
+                    u();
+                }
+                // End the stream after this event by closing the channel.
+                rx.close();
+            }
+            let event = format!("event: message\ndata: {msg}\n\n");
+            Some((
+                Ok::<_, Infallible>(Bytes::from(event)),
+                (None, rx, guard, client_id, unregister),
+            ))
+        },
+    );
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .header("x-accel-buffering", "no")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn is_answer(msg: &str, client_id: &str) -> bool {
+    matches!(warden_protocol::parse(msg), Ok(m) if matches!(m.kind, Kind::Response { id: Some(id), .. } if id.get() == client_id))
+}
+
+async fn handle_get(State(gw): State<Arc<HttpGateway>>, headers: HeaderMap) -> Response {
+    let Some(sid) = header_str(&headers, SESSION_HEADER) else {
+        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response();
+    };
+    let Some(session) = gw.sessions().get(sid).cloned() else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            None,
+            ErrorCode::InvalidRequest,
+            "Session not found",
+        );
+    };
+    let (tx, rx) = mpsc::channel::<String>(256);
+    {
+        let mut st = session.streams.lock().unwrap_or_else(|p| p.into_inner());
+        if st.get.as_ref().is_some_and(|g| !g.is_closed()) {
+            return json_error(
+                StatusCode::CONFLICT,
+                None,
+                ErrorCode::InvalidRequest,
+                "this session already has a GET stream open",
+            );
+        }
+        while let Some(m) = st.backlog.pop_front() {
+            if tx.try_send(m).is_err() {
+                break;
+            }
+        }
+        st.get = Some(tx);
+    }
+    let stream = tokio_stream_from(rx)
+        .map(|m| Ok::<_, Infallible>(Bytes::from(format!("event: message\ndata: {m}\n\n"))));
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .header("x-accel-buffering", "no")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn tokio_stream_from(rx: mpsc::Receiver<String>) -> impl futures::Stream<Item = String> {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) })
+}
+
+async fn handle_delete(State(gw): State<Arc<HttpGateway>>, headers: HeaderMap) -> Response {
+    let Some(sid) = header_str(&headers, SESSION_HEADER) else {
+        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response();
+    };
+    match gw.sessions().remove(sid) {
+        // Dropping the session drops its relay and with it the upstream connection.
+        Some(_) => StatusCode::OK.into_response(),
+        None => json_error(
+            StatusCode::NOT_FOUND,
+            None,
+            ErrorCode::InvalidRequest,
+            "Session not found",
+        ),
+    }
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve_http(
+    gw: Arc<HttpGateway>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, gw.router())
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    // End every session (and its upstream process).
+    gw.sessions().clear();
+    Ok(())
+}

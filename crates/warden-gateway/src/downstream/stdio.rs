@@ -1,0 +1,110 @@
+//! The client speaks MCP on the gateway's stdin/stdout: a desktop client spawns `warden run`
+//! in place of the server.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+use warden_protocol::{ErrorCode, error_response};
+
+use crate::guard::{Guard, Principal};
+use crate::relay::{Relay, RelayOptions};
+use crate::upstream::{Limits, UpstreamEvent, UpstreamSpec};
+
+/// How a stdio session ended.
+#[derive(Debug)]
+pub enum StdioEnd {
+    /// The client closed stdin: a normal exit.
+    ClientClosed,
+    /// The upstream went away first; the reason was reported to the client.
+    UpstreamClosed(String),
+}
+
+/// Relays between this process's stdin/stdout and one upstream connection until either side
+/// ends. Stdout carries only JSON-RPC messages; logs go to stderr.
+pub async fn serve_stdio(
+    guard: Arc<Guard>,
+    upstream: &UpstreamSpec,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<StdioEnd> {
+    let conn = upstream.connect(&limits).await?;
+    let (out_tx, mut out_rx) = mpsc::channel::<String>(1024);
+    let writer = tokio::spawn(async move {
+        let mut stdout = tokio::io::stdout();
+        while let Some(mut msg) = out_rx.recv().await {
+            msg.push('\n');
+            if stdout.write_all(msg.as_bytes()).await.is_err() || stdout.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let relay = Arc::new(Relay::new(
+        guard,
+        conn.tx.clone(),
+        RelayOptions {
+            who: Principal::local(),
+            session: format!("stdio-{}", std::process::id()),
+            server_out: Some(out_tx.clone()),
+        },
+    ));
+    let crate::upstream::Conn { tx, mut rx, done } = conn;
+    drop(tx);
+    let (closed_tx, mut closed_rx) = mpsc::channel::<String>(1);
+    let pump_relay = relay.clone();
+    let pump = tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                UpstreamEvent::Message(m) => pump_relay.upstream_message(m).await,
+                UpstreamEvent::Closed(why) => {
+                    pump_relay.upstream_closed(&why).await;
+                    let _ = closed_tx.send(why).await;
+                    break;
+                }
+            }
+        }
+    });
+
+    let mut lines = FramedRead::new(
+        tokio::io::stdin(),
+        LinesCodec::new_with_max_length(limits.client_message_bytes),
+    );
+    tokio::pin!(shutdown);
+    let end = loop {
+        tokio::select! {
+            _ = &mut shutdown => break StdioEnd::ClientClosed,
+            line = lines.next() => match line {
+                None => break StdioEnd::ClientClosed,
+                Some(Ok(line)) if line.trim().is_empty() => {}
+                Some(Ok(line)) => {
+                    relay.client_message(&line, &out_tx).await;
+                }
+                Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
+                    let why = format!(
+                        "message larger than {} bytes; not forwarded",
+                        limits.client_message_bytes
+                    );
+                    let _ = out_tx
+                        .send(error_response(None, ErrorCode::InvalidRequest, &why, None))
+                        .await;
+                }
+                Some(Err(LinesCodecError::Io(e))) => {
+                    tracing::warn!(error = %e, "reading stdin failed");
+                    break StdioEnd::ClientClosed;
+                }
+            },
+            why = closed_rx.recv() => {
+                break StdioEnd::UpstreamClosed(why.unwrap_or_default());
+            }
+        }
+    };
+    // Close the upstream (stdin EOF, then terminate), flush what is owed to the client.
+    drop(relay);
+    pump.abort();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(6), done).await;
+    drop(out_tx);
+    let _ = writer.await;
+    Ok(end)
+}

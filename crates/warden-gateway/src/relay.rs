@@ -1,0 +1,729 @@
+//! The relay: one client conversation (a stdio client, an HTTP session, or the stateless
+//! 2026-07-28 clients of an HTTP listener) joined to one upstream connection.
+//!
+//! What it does to messages, and nothing more:
+//! - client requests get a fresh upstream id (spliced; every other byte as sent) and the
+//!   upstream's answer gets the client's id back, byte for byte. Ids of different clients, and
+//!   of the gateway's own requests, can therefore never be confused;
+//! - `tools/call` goes through the [`Guard`] first; `tools/list` results are filtered on the way
+//!   back; everything else is relayed raw, both ways, including unknown methods;
+//! - the eras are bridged when client and upstream differ (see [`Mode`]);
+//! - malformed client messages are answered with a JSON-RPC error and never forwarded;
+//!   malformed upstream messages are logged and dropped;
+//! - when the upstream goes away, every waiting request is answered with an error.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::Value;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use warden_protocol::{
+    Era, ErrorCode, Kind, LATEST_LEGACY, LEGACY_VERSIONS, META_CLIENT_CAPABILITIES,
+    META_CLIENT_INFO, META_PROTOCOL_VERSION, META_SERVER_INFO, MODERN_VERSION, Message,
+    error_response,
+};
+
+use crate::guard::{CallOutcome, Guard, Principal, Settlement, Ticket};
+
+/// Where a message for the client goes. Each request carries its own; for stdio they are all
+/// clones of the one stdout writer.
+pub type Reply = mpsc::Sender<String>;
+
+/// How the two ends speak to each other.
+#[derive(Debug, Clone)]
+enum Mode {
+    /// Nothing learnt yet.
+    Unknown,
+    /// Same era both ends (or the upstream speaks both): relay as is.
+    Direct,
+    /// Handshake-era client, 2026-07-28-only upstream: the gateway answered `initialize` from
+    /// `server/discover` and adds the per-request `_meta` the upstream needs.
+    ToModern {
+        capabilities: String,
+        client_info: Option<String>,
+    },
+    /// 2026-07-28 client, handshake-era upstream: the gateway initialized the upstream on the
+    /// client's behalf, answers `server/discover` itself, strips the per-request `_meta` and
+    /// adds `resultType` (and cache fields) to results.
+    ToLegacy { init: Value },
+}
+
+#[derive(Debug)]
+enum What {
+    Call(Ticket),
+    List,
+    Initialize { params: Value },
+    Internal(oneshot::Sender<String>),
+    Plain,
+}
+
+#[derive(Debug)]
+struct Pending {
+    client_id: Box<str>,
+    reply: Option<Reply>,
+    what: What,
+    era: Era,
+    method: Box<str>,
+    progress: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    pending: HashMap<u64, Pending>,
+    closed: Option<String>,
+}
+
+/// One client conversation over one upstream connection.
+#[derive(Debug)]
+pub struct Relay {
+    guard: Arc<Guard>,
+    who: Principal,
+    session: String,
+    upstream: mpsc::Sender<String>,
+    server_out: Option<Reply>,
+    state: std::sync::Mutex<State>,
+    mode: std::sync::Mutex<Mode>,
+    handshake: Mutex<()>,
+    next_id: AtomicU64,
+}
+
+/// Options of a relay.
+#[derive(Debug)]
+pub struct RelayOptions {
+    /// Who the client is.
+    pub who: Principal,
+    /// Session key for counters of scope `session`.
+    pub session: String,
+    /// Where upstream-initiated messages (server requests, notifications) go. `None` when the
+    /// client cannot receive them (stateless HTTP clients): server requests are then refused
+    /// with an error to the upstream.
+    pub server_out: Option<Reply>,
+}
+
+impl Relay {
+    /// A relay sending to `upstream`.
+    pub fn new(guard: Arc<Guard>, upstream: mpsc::Sender<String>, opts: RelayOptions) -> Self {
+        Relay {
+            guard,
+            who: opts.who,
+            session: opts.session,
+            upstream,
+            server_out: opts.server_out,
+            state: std::sync::Mutex::new(State::default()),
+            mode: std::sync::Mutex::new(Mode::Unknown),
+            handshake: Mutex::new(()),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    fn mode(&self) -> std::sync::MutexGuard<'_, Mode> {
+        self.mode.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding this lock would be a bug; the data is still consistent enough
+        // to answer errors with, so recover the guard rather than propagate the poison.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Handles one message from the client. Answers (denials, errors) go to `reply`. Returns the
+    /// upstream id when a request was forwarded, so a transport can cancel it.
+    pub async fn client_message(&self, raw: &str, reply: &Reply) -> Option<u64> {
+        let msg = match warden_protocol::parse(raw) {
+            Ok(m) => m,
+            Err(e) => {
+                let code = if e.code() == -32700 {
+                    ErrorCode::ParseError
+                } else {
+                    ErrorCode::InvalidRequest
+                };
+                let _ = reply
+                    .send(error_response(None, code, &e.to_string(), None))
+                    .await;
+                return None;
+            }
+        };
+        match &msg.kind {
+            Kind::Response { .. } => {
+                // The client answering a server request: ids are the upstream's own.
+                self.send_upstream(msg.raw.to_owned()).await;
+                None
+            }
+            Kind::Notification { method } => {
+                self.client_notification(&msg, method).await;
+                None
+            }
+            Kind::Request { id, method } => {
+                self.client_request(&msg, id.get(), method, reply).await
+            }
+        }
+    }
+
+    async fn client_notification(&self, msg: &Message<'_>, method: &str) {
+        let mode = self.mode().clone();
+        let out = match (method, &mode) {
+            ("notifications/initialized", Mode::ToModern { .. }) => return,
+            ("notifications/cancelled", _) => match self.translate_cancel(msg) {
+                Some(out) => out,
+                None => return,
+            },
+            (_, Mode::ToLegacy { .. }) => {
+                warden_protocol::strip_modern_meta(msg).unwrap_or_else(|| msg.raw.to_owned())
+            }
+            _ => msg.raw.to_owned(),
+        };
+        self.send_upstream(out).await;
+    }
+
+    /// `notifications/cancelled` names the client's request id: point it at the upstream id.
+    /// The call may already have acted, so its reservation stands.
+    fn translate_cancel(&self, msg: &Message<'_>) -> Option<String> {
+        let params: Value = serde_json::from_str(msg.params?.get()).ok()?;
+        let client_id = serde_json::to_string(params.get("requestId")?).ok()?;
+        let upstream_id = {
+            let st = self.state();
+            st.pending
+                .iter()
+                .find(|(_, p)| *p.client_id == *client_id && p.reply.is_some())
+                .map(|(id, _)| *id)?
+        };
+        self.forget(upstream_id);
+        let mut params = params;
+        params["requestId"] = upstream_id.into();
+        Some(serde_json::json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params}).to_string())
+    }
+
+    /// The transport lost the client while `upstream_id` was running (2026-07-28 over HTTP
+    /// cancels by closing the stream): tell the upstream and stop waiting.
+    pub async fn cancel(&self, upstream_id: u64) {
+        if self.forget(upstream_id) {
+            let note = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                "params": {"requestId": upstream_id, "reason": "client disconnected"}});
+            self.send_upstream(note.to_string()).await;
+        }
+    }
+
+    /// Drops a pending request without an answer; its call (if any) is settled as unknown.
+    fn forget(&self, upstream_id: u64) -> bool {
+        let pending = self.state().pending.remove(&upstream_id);
+        match pending {
+            Some(p) => {
+                if let What::Call(ticket) = p.what {
+                    let guard = self.guard.clone();
+                    tokio::spawn(async move { guard.settle(ticket, Settlement::Unknown).await });
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    async fn client_request(
+        &self,
+        msg: &Message<'_>,
+        id: &str,
+        method: &str,
+        reply: &Reply,
+    ) -> Option<u64> {
+        let era = warden_protocol::request_era(msg);
+        let mode = match self.establish(msg, era, method).await {
+            Ok(mode) => mode,
+            Err(why) => {
+                let _ = reply
+                    .send(error_response(Some(id), ErrorCode::Server, &why, None))
+                    .await;
+                return None;
+            }
+        };
+        // Requests the gateway answers itself when bridging.
+        match (&mode, method) {
+            (Mode::ToLegacy { init }, "server/discover") => {
+                let _ = reply.send(discover_from_init(id, init)).await;
+                return None;
+            }
+            (Mode::ToModern { .. }, "ping") => {
+                let _ = reply
+                    .send(format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{}}}}"#))
+                    .await;
+                return None;
+            }
+            _ => {}
+        }
+        let what = match method {
+            "tools/call" => {
+                let params = match warden_protocol::call_params(msg.params) {
+                    Ok(p) => p,
+                    Err(why) => {
+                        let _ = reply
+                            .send(error_response(
+                                Some(id),
+                                ErrorCode::InvalidParams,
+                                &why,
+                                None,
+                            ))
+                            .await;
+                        return None;
+                    }
+                };
+                match self
+                    .guard
+                    .check_call(
+                        id,
+                        era,
+                        &params.name,
+                        &params.arguments,
+                        &self.who,
+                        &self.session,
+                    )
+                    .await
+                {
+                    CallOutcome::Answer(answer) => {
+                        let _ = reply.send(answer).await;
+                        return None;
+                    }
+                    CallOutcome::Forward(ticket) => What::Call(ticket),
+                }
+            }
+            "tools/list" => What::List,
+            "initialize" => What::Initialize {
+                params: msg
+                    .params
+                    .and_then(|p| serde_json::from_str(p.get()).ok())
+                    .unwrap_or(Value::Null),
+            },
+            _ => What::Plain,
+        };
+        let out = match &mode {
+            Mode::ToLegacy { .. } => warden_protocol::strip_modern_meta(msg),
+            Mode::ToModern {
+                capabilities,
+                client_info,
+            } => warden_protocol::add_modern_meta(
+                msg,
+                MODERN_VERSION,
+                capabilities,
+                client_info.as_deref(),
+            ),
+            _ => None,
+        };
+        let progress = msg
+            .meta("progressToken")
+            .and_then(|t| serde_json::to_string(&t).ok());
+        let pending = Pending {
+            client_id: id.into(),
+            reply: Some(reply.clone()),
+            what,
+            era,
+            method: method.into(),
+            progress,
+        };
+        match out {
+            Some(text) => match warden_protocol::parse(&text) {
+                Ok(m) => self.forward_request(&m, pending).await,
+                Err(_) => self.forward_request(msg, pending).await,
+            },
+            None => self.forward_request(msg, pending).await,
+        }
+    }
+
+    /// Sends a request upstream under a fresh id, remembering how to answer it.
+    async fn forward_request(&self, msg: &Message<'_>, pending: Pending) -> Option<u64> {
+        let upstream_id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let out = warden_protocol::replace_id(msg, &upstream_id.to_string())?;
+        let closed = {
+            let mut st = self.state();
+            match &st.closed {
+                Some(why) => Some((why.clone(), pending)),
+                None => {
+                    st.pending.insert(upstream_id, pending);
+                    None
+                }
+            }
+        };
+        if let Some((why, pending)) = closed {
+            self.answer_closed(pending, &why, Settlement::Failed).await;
+            return None;
+        }
+        if self.upstream.send(out).await.is_err() {
+            let removed = self.state().pending.remove(&upstream_id);
+            if let Some(p) = removed {
+                self.answer_closed(p, "upstream connection is closed", Settlement::Failed)
+                    .await;
+            }
+            return None;
+        }
+        Some(upstream_id)
+    }
+
+    async fn answer_closed(&self, p: Pending, why: &str, how: Settlement) {
+        let text = format!("{why}; the request was not completed");
+        if let Some(reply) = &p.reply {
+            let _ = reply
+                .send(error_response(
+                    Some(&p.client_id),
+                    ErrorCode::Server,
+                    &text,
+                    None,
+                ))
+                .await;
+        }
+        if let What::Call(ticket) = p.what {
+            self.guard.settle(ticket, how).await;
+        }
+    }
+
+    async fn send_upstream(&self, msg: String) {
+        if self.upstream.send(msg).await.is_err() {
+            tracing::debug!("upstream gone; message dropped");
+        }
+    }
+
+    /// A request of the gateway's own to the upstream, awaiting its response.
+    async fn internal(&self, method: &str, params: Value) -> Result<Value, String> {
+        let (tx, rx) = oneshot::channel();
+        let upstream_id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut st = self.state();
+            if let Some(why) = &st.closed {
+                return Err(why.clone());
+            }
+            st.pending.insert(
+                upstream_id,
+                Pending {
+                    client_id: "null".into(),
+                    reply: None,
+                    what: What::Internal(tx),
+                    era: Era::Legacy,
+                    method: method.into(),
+                    progress: None,
+                },
+            );
+        }
+        let msg = serde_json::json!({"jsonrpc": "2.0", "id": upstream_id, "method": method, "params": params});
+        self.send_upstream(msg.to_string()).await;
+        let raw = tokio::time::timeout(std::time::Duration::from_secs(30), rx)
+            .await
+            .map_err(|_| format!("upstream did not answer {method} within 30 s"))?
+            .map_err(|_| "upstream connection closed".to_owned())?;
+        serde_json::from_str(&raw).map_err(|e| format!("unreadable answer to {method}: {e}"))
+    }
+
+    /// Learns, once, how the two ends speak (see [`Mode`]). A handshake-era client's
+    /// `initialize` is forwarded as is: the mode is settled when its answer comes back. A
+    /// 2026-07-28 client's first request other than `server/discover` makes the gateway probe
+    /// the upstream with `server/discover`, and initialize it if it is handshake-era only.
+    async fn establish(&self, msg: &Message<'_>, era: Era, method: &str) -> Result<Mode, String> {
+        let _handshake = self.handshake.lock().await;
+        let current = self.mode().clone();
+        if !matches!(current, Mode::Unknown) || era == Era::Legacy || method == "server/discover" {
+            return Ok(current);
+        }
+        let meta = |k: &str| msg.meta(k).unwrap_or(Value::Null);
+        let mut probe_meta = serde_json::Map::new();
+        probe_meta.insert(META_PROTOCOL_VERSION.into(), MODERN_VERSION.into());
+        let caps = match meta(META_CLIENT_CAPABILITIES) {
+            Value::Null => serde_json::json!({}),
+            c => c,
+        };
+        probe_meta.insert(META_CLIENT_CAPABILITIES.into(), caps.clone());
+        let probe = self
+            .internal("server/discover", serde_json::json!({"_meta": probe_meta}))
+            .await?;
+        if probe.get("result").is_some() {
+            *self.mode() = Mode::Direct;
+            return Ok(Mode::Direct);
+        }
+        let client_info = match meta(META_CLIENT_INFO) {
+            Value::Null => {
+                serde_json::json!({"name": "warden", "version": env!("CARGO_PKG_VERSION")})
+            }
+            info => info,
+        };
+        let init = self
+            .internal(
+                "initialize",
+                serde_json::json!({"protocolVersion": LATEST_LEGACY, "capabilities": caps, "clientInfo": client_info}),
+            )
+            .await?;
+        let Some(result) = init.get("result") else {
+            return Err(format!(
+                "the upstream accepts neither server/discover nor initialize: {}",
+                init.get("error").unwrap_or(&Value::Null)
+            ));
+        };
+        self.send_upstream(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_owned())
+            .await;
+        tracing::info!("bridging a 2026-07-28 client to a handshake-era upstream");
+        let bridged = Mode::ToLegacy {
+            init: result.clone(),
+        };
+        *self.mode() = bridged.clone();
+        Ok(bridged)
+    }
+
+    /// Handles one message from the upstream.
+    pub async fn upstream_message(self: &Arc<Self>, raw: String) {
+        let msg = match warden_protocol::parse(&raw) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "upstream sent a malformed message; dropped");
+                return;
+            }
+        };
+        match &msg.kind {
+            Kind::Response { id, is_error } => {
+                let key = id.and_then(|id| id.get().parse::<u64>().ok());
+                let pending = key.and_then(|k| self.state().pending.remove(&k));
+                match pending {
+                    Some(p) => self.answer(&msg, p, *is_error).await,
+                    None => tracing::debug!("response for no pending request; dropped"),
+                }
+            }
+            Kind::Request { method, .. } => match &self.server_out {
+                Some(out) => {
+                    let _ = out.send(raw.clone()).await;
+                }
+                None => {
+                    let id = msg.id().map(|i| i.get().to_owned());
+                    let why = format!(
+                        "the client of this gateway connection cannot receive server requests ({method})"
+                    );
+                    self.send_upstream(error_response(
+                        id.as_deref(),
+                        ErrorCode::MethodNotFound,
+                        &why,
+                        None,
+                    ))
+                    .await;
+                }
+            },
+            Kind::Notification { method } => {
+                // Progress goes where its request's answer goes; the rest to the session.
+                let target = if method == "notifications/progress" {
+                    let token = msg
+                        .params
+                        .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
+                        .and_then(|p| {
+                            p.get("progressToken")
+                                .and_then(|t| serde_json::to_string(t).ok())
+                        });
+                    let st = self.state();
+                    token.and_then(|t| {
+                        st.pending
+                            .values()
+                            .find(|p| p.progress.as_deref() == Some(t.as_str()))
+                            .and_then(|p| p.reply.clone())
+                    })
+                } else {
+                    None
+                };
+                if let Some(out) = target.or_else(|| self.server_out.clone()) {
+                    let _ = out.send(raw.clone()).await;
+                }
+            }
+        }
+    }
+
+    async fn answer(self: &Arc<Self>, msg: &Message<'_>, p: Pending, is_error: bool) {
+        let Pending {
+            client_id,
+            reply,
+            what,
+            era,
+            method,
+            ..
+        } = p;
+        // The upstream's bytes, or an edit of them; the client's id is restored below.
+        let edited: Option<String> = match what {
+            What::Internal(tx) => {
+                let _ = tx.send(msg.raw.to_owned());
+                return;
+            }
+            What::Call(ticket) => {
+                let how = if is_error || result_is_error(msg) {
+                    Settlement::Failed
+                } else {
+                    Settlement::Succeeded
+                };
+                self.guard.settle(ticket, how).await;
+                None
+            }
+            What::List if !is_error => {
+                let filtered = msg
+                    .result
+                    .ok_or_else(|| "no result".to_owned())
+                    .and_then(|r| self.guard.filter_list(msg.raw, r));
+                match filtered {
+                    Ok(f) => f,
+                    Err(why) => {
+                        // Fail closed: an unreadable list could carry tools the policy hides.
+                        tracing::error!(error = %why, "tools/list answer withheld");
+                        let text = format!(
+                            "the upstream's tools/list answer could not be checked against the policy, so it is withheld: {why}"
+                        );
+                        send_to(
+                            &reply,
+                            error_response(Some(&client_id), ErrorCode::Internal, &text, None),
+                        )
+                        .await;
+                        return;
+                    }
+                }
+            }
+            What::Initialize { params } => {
+                if is_error {
+                    // Maybe a 2026-07-28-only upstream: bridge, off the pump task (the bridge
+                    // waits for upstream answers that this task delivers).
+                    let this = self.clone();
+                    let error = msg.raw.to_owned();
+                    tokio::spawn(async move {
+                        let text = match this.bridge_initialize(&client_id, &params).await {
+                            Some(text) => text,
+                            None => restore_id(&error, &client_id).unwrap_or(error),
+                        };
+                        send_to(&reply, text).await;
+                    });
+                    return;
+                }
+                let mut m = self.mode();
+                if matches!(*m, Mode::Unknown) {
+                    *m = Mode::Direct;
+                }
+                None
+            }
+            What::List | What::Plain => None,
+        };
+        let Some(mut out) = restore_id(edited.as_deref().unwrap_or(msg.raw), &client_id) else {
+            return;
+        };
+        let to_legacy = matches!(*self.mode(), Mode::ToLegacy { .. });
+        if era == Era::Modern
+            && to_legacy
+            && let Ok(m) = warden_protocol::parse(&out)
+            && let Some(done) = warden_protocol::complete_result(&m, is_cacheable(&method))
+        {
+            out = done;
+        }
+        send_to(&reply, out).await;
+    }
+
+    /// The upstream refused a handshake-era `initialize`. If it speaks 2026-07-28, answer the
+    /// client's `initialize` from `server/discover` and bridge from then on.
+    async fn bridge_initialize(&self, client_id: &str, params: &Value) -> Option<String> {
+        let _handshake = self.handshake.lock().await;
+        let capabilities = params
+            .get("capabilities")
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({}));
+        let client_info = params.get("clientInfo").cloned();
+        let mut meta = serde_json::Map::new();
+        meta.insert(META_PROTOCOL_VERSION.into(), MODERN_VERSION.into());
+        meta.insert(META_CLIENT_CAPABILITIES.into(), capabilities.clone());
+        if let Some(info) = &client_info {
+            meta.insert(META_CLIENT_INFO.into(), info.clone());
+        }
+        let discover = self
+            .internal("server/discover", serde_json::json!({"_meta": meta}))
+            .await
+            .ok()?;
+        let found = discover.get("result")?;
+        let asked = params
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .unwrap_or(LATEST_LEGACY);
+        let version = if LEGACY_VERSIONS.contains(&asked) {
+            asked
+        } else {
+            LATEST_LEGACY
+        };
+        let mut result = serde_json::json!({
+            "protocolVersion": version,
+            "capabilities": found.get("capabilities").cloned().unwrap_or_else(|| serde_json::json!({})),
+            "serverInfo": found.pointer(&format!("/_meta/{}", META_SERVER_INFO.replace('/', "~1")))
+                .cloned()
+                .unwrap_or_else(|| serde_json::json!({"name": "upstream", "version": "unknown"})),
+        });
+        if let Some(instructions) = found.get("instructions") {
+            result["instructions"] = instructions.clone();
+        }
+        *self.mode() = Mode::ToModern {
+            capabilities: capabilities.to_string(),
+            client_info: client_info.map(|i| i.to_string()),
+        };
+        tracing::info!("bridging a handshake-era client to a 2026-07-28 upstream");
+        Some(format!(
+            r#"{{"jsonrpc":"2.0","id":{client_id},"result":{result}}}"#
+        ))
+    }
+
+    /// The upstream is gone: every waiting request gets an error instead of a hang. Calls that
+    /// reached it may have acted, so their reservations stand.
+    pub async fn upstream_closed(&self, why: &str) {
+        let drained: Vec<Pending> = {
+            let mut st = self.state();
+            st.closed = Some(why.to_owned());
+            st.pending.drain().map(|(_, p)| p).collect()
+        };
+        for p in drained {
+            self.answer_closed(p, why, Settlement::Unknown).await;
+        }
+    }
+
+    /// True once the upstream connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.state().closed.is_some()
+    }
+}
+
+async fn send_to(reply: &Option<Reply>, text: String) {
+    if let Some(reply) = reply {
+        let _ = reply.send(text).await;
+    }
+}
+
+fn restore_id(raw: &str, client_id: &str) -> Option<String> {
+    warden_protocol::parse(raw)
+        .ok()
+        .and_then(|m| warden_protocol::replace_id(&m, client_id))
+}
+
+/// Results that 2026-07-28 requires cache fields on.
+fn is_cacheable(method: &str) -> bool {
+    matches!(
+        method,
+        "tools/list"
+            | "prompts/list"
+            | "resources/list"
+            | "resources/templates/list"
+            | "resources/read"
+    )
+}
+
+/// `result.isError == true`.
+fn result_is_error(msg: &Message<'_>) -> bool {
+    #[derive(serde::Deserialize)]
+    struct R {
+        #[serde(rename = "isError", default)]
+        is_error: bool,
+    }
+    msg.result
+        .and_then(|r| serde_json::from_str::<R>(r.get()).ok())
+        .is_some_and(|r| r.is_error)
+}
+
+/// A `server/discover` answer built from a handshake-era `initialize` result.
+fn discover_from_init(id: &str, init: &Value) -> String {
+    let mut result = serde_json::json!({
+        "resultType": "complete",
+        "supportedVersions": [MODERN_VERSION],
+        "capabilities": init.get("capabilities").cloned().unwrap_or_else(|| serde_json::json!({})),
+        "_meta": {META_SERVER_INFO: init.get("serverInfo").cloned().unwrap_or(Value::Null)},
+        "ttlMs": 0,
+        "cacheScope": "private",
+    });
+    if let Some(instructions) = init.get("instructions") {
+        result["instructions"] = instructions.clone();
+    }
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#)
+}

@@ -1,0 +1,104 @@
+//! Upstream servers: a child process on stdio, or a Streamable HTTP URL. Either way the rest of
+//! the gateway sees a [`Conn`]: raw messages out, raw messages and a final close reason in.
+
+mod child;
+mod http;
+
+use tokio::sync::mpsc;
+
+pub use child::spawn_child;
+pub use http::connect_http;
+pub use reqwest::Url;
+pub use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+/// Where the upstream server is.
+#[derive(Debug, Clone)]
+pub enum UpstreamSpec {
+    /// A program spoken to over its stdin/stdout (newline-delimited JSON-RPC).
+    Command {
+        /// Program to run.
+        program: String,
+        /// Its arguments.
+        args: Vec<String>,
+    },
+    /// A Streamable HTTP endpoint.
+    Http {
+        /// The endpoint URL.
+        url: reqwest::Url,
+        /// Extra headers sent on every request (upstream credentials from the operator, never
+        /// the client's).
+        headers: reqwest::header::HeaderMap,
+    },
+}
+
+impl UpstreamSpec {
+    /// Opens one connection (spawns one process, or prepares one HTTP session).
+    pub async fn connect(&self, limits: &Limits) -> anyhow::Result<Conn> {
+        match self {
+            UpstreamSpec::Command { program, args } => spawn_child(program, args, limits),
+            UpstreamSpec::Http { url, headers } => {
+                connect_http(url.clone(), headers.clone(), limits)
+            }
+        }
+    }
+
+    /// A short description for logs and messages.
+    pub fn describe(&self) -> String {
+        match self {
+            UpstreamSpec::Command { program, args } => std::iter::once(program.as_str())
+                .chain(args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" "),
+            UpstreamSpec::Http { url, .. } => url.to_string(),
+        }
+    }
+}
+
+/// Size bounds on the data path.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest message accepted from a client, in bytes. Default 4 MiB.
+    pub client_message_bytes: usize,
+    /// Largest message accepted from an upstream, in bytes. Default 64 MiB (tool results may
+    /// carry images and files).
+    pub upstream_message_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            client_message_bytes: 4 << 20,
+            upstream_message_bytes: 64 << 20,
+        }
+    }
+}
+
+/// What an upstream connection reports.
+#[derive(Debug)]
+pub enum UpstreamEvent {
+    /// One JSON-RPC message, as received.
+    Message(String),
+    /// The connection is gone (process exited, HTTP session ended); no more events follow.
+    Closed(String),
+}
+
+/// One connection to an upstream. Dropping `tx` (or calling [`Conn::shutdown`]) ends it; a
+/// child process is then given a moment to exit and is killed with its process group.
+#[derive(Debug)]
+pub struct Conn {
+    /// Messages to the upstream.
+    pub tx: mpsc::Sender<String>,
+    /// Messages from the upstream.
+    pub rx: mpsc::Receiver<UpstreamEvent>,
+    /// Resolves when the connection's resources are released.
+    pub done: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl Conn {
+    /// Closes the connection and waits until it is released (the child has exited).
+    pub async fn shutdown(self) {
+        drop(self.tx);
+        drop(self.rx);
+        let _ = self.done.await;
+    }
+}

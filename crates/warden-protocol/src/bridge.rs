@@ -1,0 +1,208 @@
+//! Translating messages between the two eras, for a client of one era and an upstream of the
+//! other. Objects are edited entry by entry: other entries keep their order and their bytes.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::era::{META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION};
+use crate::message::Message;
+use crate::splice::{replace_span, span_of};
+
+/// A JSON object as an ordered list of (key, raw value) pairs.
+struct Entries<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Entries<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entries<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<Cow<'de, str>, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+fn write_entries<'a>(entries: impl IntoIterator<Item = (Cow<'a, str>, Cow<'a, str>)>) -> String {
+    let mut out = String::from("{");
+    for (k, v) in entries {
+        if out.len() > 1 {
+            out.push(',');
+        }
+        // Keys came from valid JSON or from our constants; serialising a str cannot fail.
+        out.push_str(&serde_json::to_string(&k).unwrap_or_default());
+        out.push(':');
+        out.push_str(&v);
+    }
+    out.push('}');
+    out
+}
+
+/// Rewrites `params._meta` of a request or notification with `edit`, creating `params` and
+/// `_meta` when absent. Returns the new message text.
+fn edit_meta(
+    msg: &Message<'_>,
+    edit: impl FnOnce(&mut Vec<(Cow<'_, str>, Cow<'_, str>)>),
+) -> Option<String> {
+    let (params_entries, params_span) = match msg.params {
+        Some(p) => (
+            serde_json::from_str::<Entries<'_>>(p.get()).ok()?.0,
+            Some(span_of(msg.raw, p.get())),
+        ),
+        None => (Vec::new(), None),
+    };
+    let mut params: Vec<(Cow<'_, str>, Cow<'_, str>)> = params_entries
+        .into_iter()
+        .map(|(k, v)| (k, Cow::Borrowed(v.get())))
+        .collect();
+    let meta_at = params.iter().position(|(k, _)| k == "_meta");
+    let mut meta: Vec<(Cow<'_, str>, Cow<'_, str>)> = match meta_at {
+        Some(i) => serde_json::from_str::<Entries<'_>>(&params[i].1)
+            .ok()?
+            .0
+            .into_iter()
+            .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.get().to_owned())))
+            .collect(),
+        None => Vec::new(),
+    };
+    edit(&mut meta);
+    let meta_text = write_entries(meta);
+    match meta_at {
+        Some(i) if meta_text == "{}" => {
+            params.remove(i);
+        }
+        Some(i) => params[i].1 = Cow::Owned(meta_text),
+        None if meta_text != "{}" => params.push((Cow::Borrowed("_meta"), Cow::Owned(meta_text))),
+        None => {}
+    }
+    let params_text = write_entries(params);
+    Some(match params_span {
+        Some(span) => replace_span(msg.raw, span, &params_text),
+        None => {
+            // No params yet: insert them before the closing brace of the message.
+            let end = msg.raw.trim_end().len().checked_sub(1)?;
+            format!("{},\"params\":{}}}", &msg.raw[..end].trim_end(), params_text)
+        }
+    })
+}
+
+/// A 2026-07-28 request made legal for a handshake-era upstream: the per-request
+/// `io.modelcontextprotocol/*` keys are removed from `_meta` (dual-era servers refuse them on a
+/// handshake connection). `None` when `params` is not an object.
+pub fn strip_modern_meta(msg: &Message<'_>) -> Option<String> {
+    edit_meta(msg, |meta| {
+        meta.retain(|(k, _)| !k.starts_with("io.modelcontextprotocol/"));
+    })
+}
+
+/// A handshake-era request made legal for a 2026-07-28 upstream: the protocol version, the
+/// client capabilities and client info (as raw JSON, from the client's `initialize`) are added
+/// to `_meta`.
+pub fn add_modern_meta(
+    msg: &Message<'_>,
+    version: &str,
+    capabilities: &str,
+    client_info: Option<&str>,
+) -> Option<String> {
+    let version = serde_json::to_string(version).ok()?;
+    edit_meta(msg, |meta| {
+        meta.retain(|(k, _)| !k.starts_with("io.modelcontextprotocol/"));
+        meta.push((Cow::Borrowed(META_PROTOCOL_VERSION), Cow::Owned(version)));
+        meta.push((
+            Cow::Borrowed(META_CLIENT_CAPABILITIES),
+            Cow::Owned(capabilities.to_owned()),
+        ));
+        if let Some(info) = client_info {
+            meta.push((Cow::Borrowed(META_CLIENT_INFO), Cow::Owned(info.to_owned())));
+        }
+    })
+}
+
+/// A handshake-era response made legal for a 2026-07-28 client: `resultType` is added when
+/// absent and, for list results, the cache fields the revision requires (`ttlMs: 0`,
+/// `cacheScope: "private"`: never cache what policy may change). Error responses are unchanged.
+pub fn complete_result(msg: &Message<'_>, cacheable: bool) -> Option<String> {
+    let result = msg.result?;
+    let entries = serde_json::from_str::<Entries<'_>>(result.get()).ok()?.0;
+    let has = |key: &str| entries.iter().any(|(k, _)| k == key);
+    let mut add: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
+    if !has("resultType") {
+        add.push((Cow::Borrowed("resultType"), Cow::Borrowed("\"complete\"")));
+    }
+    if cacheable && !has("ttlMs") {
+        add.push((Cow::Borrowed("ttlMs"), Cow::Borrowed("0")));
+    }
+    if cacheable && !has("cacheScope") {
+        add.push((Cow::Borrowed("cacheScope"), Cow::Borrowed("\"private\"")));
+    }
+    if add.is_empty() {
+        return None;
+    }
+    let all = entries
+        .into_iter()
+        .map(|(k, v)| (k, Cow::Borrowed(v.get())))
+        .chain(add);
+    Some(replace_span(
+        msg.raw,
+        span_of(msg.raw, result.get()),
+        &write_entries(all),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_and_adds_meta() {
+        let raw = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"a":2.50},"_meta":{"progressToken":"t","io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+        let m = crate::parse(raw).unwrap();
+        let s = strip_modern_meta(&m).unwrap();
+        assert_eq!(
+            s,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"a":2.50},"_meta":{"progressToken":"t"}}}"#
+        );
+        let m = crate::parse(&s).unwrap();
+        let back = add_modern_meta(&m, "2026-07-28", "{}", None).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&back).unwrap();
+        assert_eq!(v["params"]["_meta"][META_PROTOCOL_VERSION], "2026-07-28");
+        assert_eq!(v["params"]["_meta"]["progressToken"], "t");
+        let bare = crate::parse(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&add_modern_meta(&bare, "2026-07-28", "{}", None).unwrap())
+                .unwrap();
+        assert_eq!(v["params"]["_meta"][META_CLIENT_CAPABILITIES], serde_json::json!({}));
+        let only_meta = crate::parse(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            strip_modern_meta(&only_meta).unwrap(),
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#
+        );
+    }
+
+    #[test]
+    fn completes_results() {
+        let raw = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}"#;
+        let m = crate::parse(raw).unwrap();
+        assert_eq!(
+            complete_result(&m, true).unwrap(),
+            r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[],"resultType":"complete","ttlMs":0,"cacheScope":"private"}}"#
+        );
+        let raw = r#"{"jsonrpc":"2.0","id":1,"result":{"resultType":"complete"}}"#;
+        assert!(complete_result(&crate::parse(raw).unwrap(), false).is_none());
+    }
+}

@@ -1,0 +1,152 @@
+//! `warden run`: one server, one policy, stdio or Streamable HTTP towards the client.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use warden_gateway::downstream::http::{HttpGateway, serve_http};
+use warden_gateway::downstream::stdio::{StdioEnd, serve_stdio};
+use warden_gateway::{Guard, Limits, SystemClock, UpstreamSpec};
+use warden_store::SqliteState;
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  warden run --policy policy.json -- npx -y @modelcontextprotocol/server-everything\n  warden run --policy policy.json --listen 127.0.0.1:8080 --upstream https://mcp.example.com/mcp --header 'Authorization: Bearer $TOKEN'"
+)]
+pub(crate) struct RunArgs {
+    /// The policy file (JSON; see docs/policy.md). Refuses to start when it is invalid.
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// Where counters are kept (SQLite). Default: $WARDEN_STATE_DIR, else the platform data
+    /// dir (~/.local/share/warden).
+    #[arg(long, value_name = "DIR", env = "WARDEN_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Serve Streamable HTTP at http://ADDR/mcp instead of speaking MCP on stdin/stdout.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// The upstream server's Streamable HTTP URL (instead of a command after --).
+    #[arg(long, value_name = "URL", conflicts_with = "command")]
+    pub upstream: Option<reqwest_url::Url>,
+    /// A header sent to the upstream URL on every request, "Name: value" (repeatable).
+    #[arg(long = "header", value_name = "K: V", requires = "upstream")]
+    pub headers: Vec<String>,
+    /// The upstream server's command and arguments.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+mod reqwest_url {
+    pub(crate) type Url = warden_gateway::upstream::Url;
+}
+
+pub(crate) fn state_dir(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match explicit {
+        Some(dir) => Ok(dir),
+        None => dirs::data_dir()
+            .map(|d| d.join("warden"))
+            .context("no platform data directory; pass --state-dir DIR or set WARDEN_STATE_DIR"),
+    }
+}
+
+pub(crate) fn upstream_spec(args: &RunArgs) -> anyhow::Result<UpstreamSpec> {
+    match (&args.upstream, args.command.split_first()) {
+        (Some(url), None) => {
+            let mut headers = warden_gateway::upstream::HeaderMap::new();
+            for h in &args.headers {
+                let (name, value) = h
+                    .split_once(':')
+                    .with_context(|| format!("--header {h:?}: expected \"Name: value\""))?;
+                let name = warden_gateway::upstream::HeaderName::from_bytes(name.trim().as_bytes())
+                    .with_context(|| format!("--header {h:?}: invalid header name"))?;
+                let value = warden_gateway::upstream::HeaderValue::from_str(value.trim())
+                    .with_context(|| format!("--header {h:?}: invalid header value"))?;
+                headers.append(name, value);
+            }
+            Ok(UpstreamSpec::Http {
+                url: url.clone(),
+                headers,
+            })
+        }
+        (None, Some((program, args))) => Ok(UpstreamSpec::Command {
+            program: program.clone(),
+            args: args.to_vec(),
+        }),
+        (None, None) => anyhow::bail!(
+            "no upstream: give the server's command after --, for example `warden run --policy policy.json -- npx -y @modelcontextprotocol/server-everything`, or --upstream URL"
+        ),
+        (Some(_), Some(_)) => {
+            anyhow::bail!("give either --upstream URL or a command after --, not both")
+        }
+    }
+}
+
+pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    crate::init_logging(if args.listen.is_some() {
+        "info"
+    } else {
+        "warn"
+    });
+    let policy = match crate::check::load_policy(&args.policy) {
+        Ok(p) => p,
+        Err(problems) => {
+            eprintln!("{}", problems.trim_end());
+            eprintln!(
+                "warden run: refusing to start: {} is invalid (run `warden check {}` after fixing)",
+                args.policy.display(),
+                args.policy.display()
+            );
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let upstream = upstream_spec(&args)?;
+    let dir = state_dir(args.state_dir.clone())?;
+    let store = SqliteState::open(&dir)?;
+    let guard = Arc::new(Guard::new(
+        Arc::new(policy),
+        Arc::new(store),
+        Arc::new(SystemClock),
+    ));
+    let limits = Limits::default();
+    match args.listen {
+        None => {
+            let end = serve_stdio(guard, &upstream, limits, shutdown_signal()).await?;
+            Ok(match end {
+                StdioEnd::ClientClosed => ExitCode::SUCCESS,
+                StdioEnd::UpstreamClosed(why) => {
+                    eprintln!("warden run: {why}");
+                    ExitCode::FAILURE
+                }
+            })
+        }
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (is the port in use?)"))?;
+            let local = listener.local_addr()?;
+            eprintln!(
+                "warden: serving MCP at http://{local}/mcp (upstream: {})",
+                upstream.describe()
+            );
+            let gw = HttpGateway::new(guard, upstream, limits);
+            serve_http(gw, listener, shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
