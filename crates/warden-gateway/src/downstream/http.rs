@@ -409,7 +409,12 @@ async fn relay_request(
     });
     let upstream_id = relay.client_message(msg.raw, &tx).await;
     drop(tx);
-    let mut guard = CancelOnDrop { relay, upstream_id };
+    // 2026-07-28 cancels by closing the stream; in the handshake era a disconnect is not a
+    // cancellation (clients send notifications/cancelled), so the call runs on.
+    let mut guard = CancelOnDrop {
+        relay,
+        upstream_id: upstream_id.filter(|_| session.is_none()),
+    };
     let unregister = move || {
         if let Some((streams, slot)) = &post_slot {
             streams
