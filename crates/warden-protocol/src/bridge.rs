@@ -93,7 +93,11 @@ fn edit_meta(
         None => {
             // No params yet: insert them before the closing brace of the message.
             let end = msg.raw.trim_end().len().checked_sub(1)?;
-            format!("{},\"params\":{}}}", &msg.raw[..end].trim_end(), params_text)
+            format!(
+                "{},\"params\":{}}}",
+                &msg.raw[..end].trim_end(),
+                params_text
+            )
         }
     })
 }
@@ -183,7 +187,10 @@ mod tests {
         let v: serde_json::Value =
             serde_json::from_str(&add_modern_meta(&bare, "2026-07-28", "{}", None).unwrap())
                 .unwrap();
-        assert_eq!(v["params"]["_meta"][META_CLIENT_CAPABILITIES], serde_json::json!({}));
+        assert_eq!(
+            v["params"]["_meta"][META_CLIENT_CAPABILITIES],
+            serde_json::json!({})
+        );
         let only_meta = crate::parse(
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#,
         )
