@@ -1,0 +1,295 @@
+//! Property tests: no input makes the compiler or the evaluator panic, and
+//! listing agrees with calling.
+
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+use warden_policy::{Call, DenyKind, Policy, Scope, Verdict};
+
+/// Words a policy uses, so random documents often reach deep checks.
+const WORDS: &[&str] = &[
+    "version",
+    "default",
+    "hide",
+    "all_tools",
+    "tools",
+    "$schema",
+    "action",
+    "reason",
+    "require",
+    "deny_if",
+    "approve_if",
+    "arguments",
+    "limits",
+    "path",
+    "op",
+    "value",
+    "counter",
+    "window",
+    "max",
+    "scope",
+    "increment_from",
+    "1",
+    "allow",
+    "deny",
+    "approve",
+    "minute",
+    "day",
+    "grant",
+    "global",
+    "session",
+    "identity",
+    "args",
+    "args.a",
+    "args.a.0",
+    "identity.name",
+    "eq",
+    "neq",
+    "in",
+    "not_in",
+    "lt",
+    "lte",
+    "gt",
+    "gte",
+    "regex",
+    "contains",
+    "exists",
+    "*",
+    "a*",
+    "a?",
+    "a",
+    "b",
+    "^a+$",
+    "(",
+    "type",
+    "object",
+    "properties",
+    "required",
+    "$ref",
+    "#/$defs/x",
+];
+
+fn word() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => proptest::sample::select(WORDS).prop_map(str::to_owned),
+        1 => "[a-z.*?$_]{0,6}",
+        1 => any::<String>(),
+    ]
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("JSON numbers are finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        (-100i64..100_000).prop_map(Value::from),
+        word().prop_map(Value::from),
+    ];
+    leaf.prop_recursive(5, 64, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            proptest::collection::vec((word(), inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+        ]
+    })
+}
+
+/// A policy that is often valid: the right shape with random parts.
+fn policy_like() -> impl Strategy<Value = Value> {
+    let condition = (
+        proptest::sample::select(&["args.a", "args.b.c", "args", "identity.name", "args.a.0"][..]),
+        proptest::sample::select(
+            &[
+                "eq", "neq", "in", "not_in", "lt", "lte", "gt", "gte", "regex", "contains",
+                "exists",
+            ][..],
+        ),
+        json_value(),
+    )
+        .prop_map(|(path, op, value)| {
+            let value = match op {
+                "in" | "not_in" if !value.is_array() => json!([value]),
+                "lt" | "lte" | "gt" | "gte" if !value.is_number() => json!(5),
+                "regex" if !value.is_string() => json!("^a"),
+                "exists" if !value.is_boolean() => json!(true),
+                _ => value,
+            };
+            json!({"path": path, "op": op, "value": value})
+        })
+        .boxed();
+    let limit = (
+        proptest::sample::select(&["c1", "c2"][..]),
+        prop_oneof![Just(json!("minute")), Just(json!(60)), Just(json!(90))],
+        0u32..20,
+        proptest::option::of(Just("args.a")),
+    )
+        .prop_map(|(counter, window, max, inc)| {
+            // Same counter, same settings: keeps the consistency check happy.
+            let mut l = json!({"counter": counter, "window": window, "max": max});
+            if counter == "c2" {
+                l["scope"] = json!("session");
+                if let Some(inc) = inc {
+                    l["increment_from"] = json!(inc);
+                }
+            }
+            l
+        })
+        .boxed();
+    let rule = (
+        proptest::sample::select(&["allow", "deny", "approve"][..]),
+        proptest::collection::vec(condition.clone(), 0..3),
+        proptest::collection::vec(condition.clone(), 0..3),
+        proptest::collection::vec(condition, 0..3),
+        proptest::collection::vec(limit.clone(), 0..3),
+        any::<bool>(),
+    )
+        .prop_map(|(action, require, deny_if, approve_if, limits, schema)| {
+            let mut r = json!({"action": action, "require": require, "deny_if": deny_if,
+                               "approve_if": approve_if, "limits": limits});
+            if schema {
+                r["arguments"] = json!({"type": "object", "properties": {"a": {"type": "number"}}});
+            }
+            r
+        });
+    (
+        proptest::sample::select(&["allow", "deny", "approve"][..]),
+        proptest::collection::vec(
+            proptest::sample::select(&["a", "a*", "b?", "*.x"][..]),
+            0..2,
+        ),
+        proptest::collection::vec(limit, 0..2),
+        proptest::collection::vec(
+            (
+                proptest::sample::select(&["a", "ab", "a*", "*b", "a.x", "?"][..]),
+                rule,
+            ),
+            0..5,
+        ),
+    )
+        .prop_map(|(default, hide, all, tools)| {
+            let tools: Map<String, Value> =
+                tools.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            json!({"version": "1", "default": default, "hide": hide,
+                   "all_tools": {"limits": all}, "tools": tools})
+        })
+}
+
+/// Listing and calling come from one lookup and must agree.
+fn check_consistent(policy: &Policy, tool: &str, args: &Value, identity: &Value) {
+    let call = Call {
+        tool,
+        arguments: args,
+        identity,
+        scope: Scope {
+            grant: "g",
+            identity: "i",
+            session: "s",
+        },
+    };
+    let verdict = policy.evaluate(&call);
+    let listed = policy.is_listed(tool);
+    match &verdict {
+        Verdict::Unknown => assert!(!listed, "{tool}: unknown but listed"),
+        Verdict::Deny(d) if d.kind == DenyKind::NotListed => {
+            assert!(!listed, "{tool}: not listed but is_listed")
+        }
+        _ => assert!(listed, "{tool}: {verdict:?} but not listed"),
+    }
+    if let Verdict::Allow(a) = &verdict {
+        for l in &a.limits {
+            assert!(l.amount >= 0.0 && l.amount.is_finite());
+        }
+    }
+    assert_eq!(policy.evaluate(&call), verdict, "evaluation is not pure");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn any_text_compiles_or_explains(text in any::<String>()) {
+        if let Err(problems) = Policy::from_json("fuzz.json", &text) {
+            prop_assert!(!problems.0.is_empty());
+        }
+    }
+
+    #[test]
+    fn any_json_compiles_or_explains(doc in json_value()) {
+        let text = serde_json::to_string_pretty(&doc).expect("serializes");
+        if let Err(problems) = Policy::from_json("fuzz.json", &text) {
+            prop_assert!(!problems.0.is_empty());
+            for p in &problems.0 {
+                prop_assert!(p.line >= 1 && p.column >= 1);
+            }
+        }
+    }
+
+    #[test]
+    fn policy_shaped_json_never_panics(
+        doc in policy_like(),
+        tool in proptest::sample::select(&["a", "ab", "abc", "a.x", "b", "x", ""][..]),
+        args in json_value(),
+        identity in json_value(),
+    ) {
+        let text = serde_json::to_string(&doc).expect("serializes");
+        match Policy::from_json("fuzz.json", &text) {
+            Ok(policy) => check_consistent(&policy, tool, &args, &identity),
+            Err(problems) => prop_assert!(!problems.0.is_empty()),
+        }
+    }
+
+    #[test]
+    fn any_arguments_never_panic(args in json_value(), identity in json_value(), tool in word()) {
+        let policy = Policy::from_json("rich.json", RICH).expect("rich policy compiles");
+        check_consistent(&policy, &tool, &args, &identity);
+        for tool in ["pay", "files.read", "files.delete", "search"] {
+            check_consistent(&policy, tool, &args, &identity);
+        }
+    }
+}
+
+const RICH: &str = r#"{
+  "version": "1", "default": "allow", "hide": ["internal.*"],
+  "all_tools": {"limits": [{"counter": "calls", "window": "minute", "max": 100}]},
+  "tools": {
+    "pay": {
+      "deny_if": [{"path": "args.amount", "op": "gt", "value": 10000},
+                  {"path": "args.to", "op": "regex", "value": "^acct_[0-9]+$"},
+                  {"path": "args.tags", "op": "contains", "value": "test"}],
+      "require": [{"path": "args.reason", "op": "exists"},
+                  {"path": "identity.team", "op": "in", "value": ["finance"]}],
+      "approve_if": [{"path": "args.amount", "op": "gte", "value": 1000}],
+      "arguments": {"type": "object", "properties": {"amount": {"type": "number", "minimum": 0}}},
+      "limits": [{"counter": "spend", "window": "day", "max": 50000, "increment_from": "args.amount"}]
+    },
+    "files.*": {"deny_if": [{"path": "args.path", "op": "contains", "value": ".."}]},
+    "files.delete": {"action": "approve"},
+    "*": {"require": [{"path": "args", "op": "neq", "value": null}]}
+  }
+}"#;
+
+/// Guards the generator: most policy-shaped documents must compile, or the
+/// property above would only exercise the error path.
+#[test]
+fn policy_shaped_json_mostly_compiles() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = policy_like();
+    let total = 200;
+    let mut ok = 0;
+    for _ in 0..total {
+        let doc = strategy.new_tree(&mut runner).expect("generates").current();
+        let text = serde_json::to_string(&doc).expect("serializes");
+        match Policy::from_json("gen.json", &text) {
+            Ok(_) => ok += 1,
+            Err(problems) => eprintln!("{problems}"),
+        }
+    }
+    assert!(
+        ok * 2 > total,
+        "only {ok} of {total} generated policies compiled"
+    );
+}

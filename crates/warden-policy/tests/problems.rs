@@ -1,0 +1,332 @@
+//! Load-time problems, through one `check()` helper: a policy text and the
+//! problems expected, each written `"line:col /pointer ~ message part"`, in
+//! document order. Every problem must be listed; none may be extra.
+
+use warden_policy::{Policy, Problems};
+
+fn check(text: &str, expected: &[&str]) {
+    let problems = match Policy::from_json("policy.json", text) {
+        Ok(_) => panic!(
+            "policy compiled, but {} problems were expected",
+            expected.len()
+        ),
+        Err(Problems(problems)) => problems,
+    };
+    let got: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}:{} {} ~ {}", p.line, p.column, p.pointer, p.message))
+        .collect();
+    let matches = got.len() == expected.len()
+        && got.iter().zip(expected).all(|(g, e)| {
+            let (at, part) = e.split_once(" ~ ").unwrap_or((e, ""));
+            g.starts_with(&format!("{at} ~ ")) && g.contains(part)
+        });
+    assert!(
+        matches,
+        "problems differ\nwant:\n  {}\ngot:\n  {}",
+        expected.join("\n  "),
+        got.join("\n  ")
+    );
+    for p in &problems {
+        assert_eq!(p.source, "policy.json");
+    }
+}
+
+#[test]
+fn unknown_fields_at_every_depth_are_all_reported() {
+    check(
+        r#"{
+  "version": "1",
+  "default": "deny",
+  "extra": true,
+  "all_tools": {"limits": [{"counter": "c", "window": "minute", "max": 1, "per": "x"}], "limit": []},
+  "tools": {
+    "a": {
+      "limit": [],
+      "deny-if": [],
+      "deny_if": [{"path": "args.x", "op": "eq", "value": 1, "resaon": "r"}]
+    }
+  }
+}"#,
+        &[
+            r#"4:3 /extra ~ unknown field "extra" (allowed: $schema, version, default, hide, all_tools, tools)"#,
+            r#"5:75 /all_tools/limits/0/per ~ unknown field "per" (allowed: counter, window, max, scope, increment_from)"#,
+            r#"5:89 /all_tools/limit ~ unknown field "limit"; did you mean "limits"? (allowed: limits)"#,
+            r#"8:7 /tools/a/limit ~ unknown field "limit"; did you mean "limits"? (allowed: action, reason, require, deny_if, approve_if, arguments, limits)"#,
+            r#"9:7 /tools/a/deny-if ~ did you mean "deny_if"?"#,
+            r#"10:62 /tools/a/deny_if/0/resaon ~ unknown field "resaon"; did you mean "reason"? (allowed: path, op, value, reason)"#,
+        ],
+    );
+}
+
+#[test]
+fn bad_windows() {
+    check(
+        r#"{"version": "1", "default": "deny", "tools": {"a": {"limits": [
+  {"counter": "a", "window": "fortnight", "max": 1},
+  {"counter": "b", "window": 0, "max": 1},
+  {"counter": "c", "window": -60, "max": 1},
+  {"counter": "d", "window": 1.5, "max": 1},
+  {"counter": "e", "window": "60", "max": 1},
+  {"counter": "f", "window": null, "max": 1}
+]}}}"#,
+        &[
+            r#"2:30 /tools/a/limits/0/window ~ window must be "second", "minute", "hour", "day" or a positive number of seconds, not "fortnight""#,
+            "3:30 /tools/a/limits/1/window ~ positive number of seconds, not 0",
+            "4:30 /tools/a/limits/2/window ~ not -60",
+            "5:30 /tools/a/limits/3/window ~ not 1.5",
+            r#"6:30 /tools/a/limits/4/window ~ not "60""#,
+            "7:30 /tools/a/limits/5/window ~ not null",
+        ],
+    );
+}
+
+#[test]
+fn bad_limits() {
+    check(
+        r#"{"version": "1", "default": "deny", "tools": {"a": {"limits": [
+  {"window": "day"},
+  {"counter": "", "window": "day", "max": -1},
+  {"counter": "x", "window": "day", "max": "10", "scope": "team"},
+  {"counter": "y", "window": "day", "max": 1, "increment_from": "identity.budget"},
+  {"counter": "z", "window": "day", "max": 1, "increment_from": "args"},
+  "ten per minute"
+]}}}"#,
+        &[
+            r#"2:3 /tools/a/limits/0/counter ~ missing required field "counter""#,
+            r#"2:3 /tools/a/limits/0/max ~ missing required field "max""#,
+            "3:15 /tools/a/limits/1/counter ~ counter must be a non-empty name",
+            "3:43 /tools/a/limits/1/max ~ max must be a non-negative number such as 10, not -1",
+            r#"4:44 /tools/a/limits/2/max ~ not "10""#,
+            r#"4:59 /tools/a/limits/2/scope ~ scope must be "grant" (the default), "identity", "session" or "global", not "team""#,
+            r#"5:65 /tools/a/limits/3/increment_from ~ increment_from "identity.budget" must name an argument, e.g. "args.amount""#,
+            r#"6:65 /tools/a/limits/4/increment_from ~ not the whole "args""#,
+            "7:3 /tools/a/limits/5 ~ a limit (e.g.",
+        ],
+    );
+}
+
+#[test]
+fn bad_ops_and_conditions() {
+    check(
+        r#"{"version": "1", "default": "deny", "tools": {"a": {"deny_if": [
+  {"path": "args.a", "op": "greater_than", "value": 1},
+  {"path": "args.a", "op": "lte2", "value": 1},
+  {"path": "args.a", "op": "frobnicate", "value": 1},
+  {"path": "args.a", "op": "gt"},
+  {"path": "args.a", "op": "gt", "value": "10"},
+  {"path": "args.a", "op": "in", "value": "a,b"},
+  {"path": "args.a", "op": "exists", "value": "yes"},
+  {"op": "eq", "value": 1},
+  {"path": "amount", "op": "eq", "value": 1},
+  {"path": "args..a", "op": "eq", "value": 1},
+  {"path": "identity", "op": "exists"},
+  {"path": 5, "op": "eq", "value": 1}
+], "require": {"path": "args.a", "op": "exists"}}}}"#,
+        &[
+            r#"2:28 /tools/a/deny_if/0/op ~ unknown op "greater_than"; did you mean "gt"? (allowed: eq, neq, in, not_in, lt, lte, gt, gte, regex, contains, exists)"#,
+            r#"3:28 /tools/a/deny_if/1/op ~ did you mean "lte"?"#,
+            r#"4:28 /tools/a/deny_if/2/op ~ unknown op "frobnicate" (allowed:"#,
+            r#"5:3 /tools/a/deny_if/3/value ~ op "gt" needs a "value"; add one, e.g. "value": 100"#,
+            r#"6:43 /tools/a/deny_if/4/value ~ op "gt" needs a number value such as 100, not "10""#,
+            r#"7:43 /tools/a/deny_if/5/value ~ op "in" needs an array value such as ["a", "b"], not a string"#,
+            r#"8:47 /tools/a/deny_if/6/value ~ op "exists" takes true (the default) or false as its value, not a string"#,
+            r#"9:3 /tools/a/deny_if/7/path ~ missing required field "path""#,
+            r#"10:12 /tools/a/deny_if/8/path ~ path "amount" must be "args", "args.<field>[.<field>...]" or "identity.<attribute>""#,
+            r#"11:12 /tools/a/deny_if/9/path ~ path "args..a" has an empty segment"#,
+            r#"12:12 /tools/a/deny_if/10/path ~ path "identity" must be"#,
+            "13:12 /tools/a/deny_if/11/path ~ path must be a string, not a number",
+            "14:15 /tools/a/require ~ must be an array, not an object",
+        ],
+    );
+}
+
+#[test]
+fn bad_regex() {
+    check(
+        r#"{"version": "1", "default": "deny", "tools": {"a": {"require": [
+  {"path": "args.a", "op": "regex", "value": "(unclosed"},
+  {"path": "args.a", "op": "regex", "value": "a{99999999}"},
+  {"path": "args.a", "op": "regex", "value": ["^a"]}
+]}}}"#,
+        &[
+            "2:46 /tools/a/require/0/value ~ regex does not compile: unclosed group; fix the pattern",
+            "3:46 /tools/a/require/1/value ~ regex does not compile: Compiled regex exceeds size limit",
+            r#"4:46 /tools/a/require/2/value ~ the value of op "regex" must be a string, not an array"#,
+        ],
+    );
+}
+
+#[test]
+fn bad_schemas_point_inside_the_schema() {
+    check(
+        r#"{"version": "1", "default": "deny", "tools": {
+  "a": {"arguments": {"type": "objekt",
+                      "properties": {"n": {"minimum": "x"}}}},
+  "b": {"arguments": {"properties": {"n": {"$ref": "https://example.com/n.json"}}}},
+  "c": {"arguments": "object"},
+  "d": {"arguments": {"$schema": "https://example.com/my-draft", "type": "object"}}
+}}"#,
+        &[
+            r#"2:31 /tools/a/arguments/type ~ invalid JSON Schema: "objekt" is not valid under any of the schemas"#,
+            r#"3:55 /tools/a/arguments/properties/n/minimum ~ invalid JSON Schema: "x" is not of type "number""#,
+            r#"4:22 /tools/b/arguments ~ Warden does not fetch https://example.com/n.json; inline the schema under "$defs""#,
+            "5:22 /tools/c/arguments ~ must be an object, not a string",
+            "6:22 /tools/d/arguments ~ invalid JSON Schema: Unknown specification: https://example.com/my-draft",
+        ],
+    );
+}
+
+#[test]
+fn wrong_or_missing_version_and_default() {
+    check(
+        r#"{"version": 1, "default": "block"}"#,
+        &[
+            r#"1:13 /version ~ unsupported version 1; this Warden reads version "1" (write "version": "1")"#,
+            r#"1:27 /default ~ default must be "allow", "deny" or "approve", not "block""#,
+        ],
+    );
+    check(
+        r#"{"version": "2"}"#,
+        &[
+            r#"1:1 /default ~ missing required field "default"; add it, e.g. "default": "deny" (or "allow", "approve")"#,
+            r#"1:13 /version ~ unsupported version "2""#,
+        ],
+    );
+    check(
+        r#"{"tools": {}}"#,
+        &[
+            r#"1:1 /version ~ missing required field "version"; add it, e.g. "version": "1""#,
+            r#"1:1 /default ~ missing required field "default""#,
+        ],
+    );
+}
+
+#[test]
+fn duplicate_keys_inside_schemas_and_values() {
+    check(
+        r#"{"version": "1", "default": "deny", "tools": {"a": {
+  "arguments": {"type": "object", "properties": {"n": {"type": "number", "type": "string"}}},
+  "deny_if": [{"path": "args.o", "op": "eq", "value": {"k": 1, "k": 2}}]
+}}}"#,
+        &[
+            r#"2:74 /tools/a/arguments/properties/n/type ~ duplicate key "type"; give each key once"#,
+            r#"3:64 /tools/a/deny_if/0/value/k ~ duplicate key "k""#,
+        ],
+    );
+}
+
+#[test]
+fn conflicting_counters_are_reported_at_each_conflicting_use() {
+    check(
+        r#"{"version": "1", "default": "deny",
+ "all_tools": {"limits": [{"counter": "spend", "window": "day", "max": 100, "increment_from": "args.amount"}]},
+ "tools": {
+  "a": {"limits": [{"counter": "spend", "window": "hour", "max": 10, "increment_from": "args.amount"}]},
+  "b": {"limits": [{"counter": "spend", "window": "day", "max": 100, "scope": "identity", "increment_from": "args.amount"}]},
+  "c": {"limits": [{"counter": "spend", "window": "day", "max": 100}]},
+  "d": {"limits": [{"counter": "spend", "window": "day", "max": 100, "increment_from": "args.total"}]}
+}}"#,
+        &[
+            r#"5:79 /tools/b/limits/0/scope ~ counter "spend" is used with scope identity, increment_from args.amount here but with scope grant, increment_from args.amount at /all_tools/limits/0; limits sharing a counter must use the same scope and increment_from"#,
+            "6:20 /tools/c/limits/0 ~ used with scope grant, no increment_from here",
+            "7:88 /tools/d/limits/0/increment_from ~ increment_from args.total here",
+        ],
+    );
+}
+
+#[test]
+fn wrong_types_and_duplicates() {
+    check(
+        r#"{"$schema": 7, "version": "1", "default": "deny", "hide": ["", 3, "ok"],
+ "tools": {"a": "deny", "b": {"action": "block", "reason": 5}, "": {}, "b": {}},
+ "default": "allow"}"#,
+        &[
+            "1:13 /$schema ~ $schema must be a string, not a number",
+            "1:60 /hide/0 ~ hide entries must not be empty",
+            "1:64 /hide/1 ~ each hide entry must be a string, not a number",
+            r#"2:17 /tools/a ~ a tool rule (e.g. {"action": "deny", "reason": "..."}) must be an object, not a string"#,
+            r#"2:41 /tools/b/action ~ action must be "allow", "deny" or "approve", not "block""#,
+            "2:60 /tools/b/reason ~ reason must be a string, not a number",
+            "2:64 /tools/ ~ a tool name must not be empty",
+            r#"2:72 /tools/b ~ tool "b" appears twice; merge the two rules into one"#,
+            r#"3:2 /default ~ duplicate field "default"; give each field once"#,
+        ],
+    );
+    check(
+        r#"{"version": "1", "default": "deny", "tools": [], "hide": "*", "all_tools": []}"#,
+        &[
+            "1:46 /tools ~ tools must be an object, not an array",
+            "1:58 /hide ~ hide must be an array, not a string",
+            "1:76 /all_tools ~ all_tools must be an object, not an array",
+        ],
+    );
+}
+
+#[test]
+fn syntax_errors_are_one_problem_with_a_position() {
+    let cases = [
+        (
+            "{\"version\": \"1\",\n \"default\": \"deny\",}",
+            "2:19  ~ invalid JSON: Trailing commas are not allowed",
+        ),
+        (
+            "{\"version\": \"1\", // note\n \"default\": \"deny\"}",
+            "1:18  ~ invalid JSON: Comments are not allowed",
+        ),
+        ("{\"version\": '1'}", "1:13  ~ invalid JSON: expected value"),
+        (
+            "{\"version\": \"1\"\n  \"default\": \"deny\"}",
+            "2:3  ~ invalid JSON: expected `,` or `}`",
+        ),
+        (
+            "{version: \"1\"}",
+            "1:2  ~ invalid JSON: Expected string for object property",
+        ),
+        ("{\"a\": [1, 2", "1:7  ~ invalid JSON: Unterminated array"),
+        (
+            "{} {}",
+            "1:4  ~ invalid JSON: Text cannot contain more than one JSON value",
+        ),
+        (
+            "{\"é\": \"ü\", \"x\": 'y'}",
+            "1:17  ~ invalid JSON: expected value",
+        ),
+        ("", "1:1  ~ the file is empty"),
+        ("  \n ", "1:1  ~ the file is empty"),
+        ("[1]", "1:1  ~ a policy must be a JSON object"),
+        ("null", "1:1  ~ a policy must be a JSON object"),
+    ];
+    for (text, want) in cases {
+        check(text, &[want]);
+    }
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    check(&deep, &["1:101  ~ JSON nested more than 100 levels deep"]);
+}
+
+#[test]
+fn display_is_one_line_per_problem() {
+    let Err(problems) = Policy::from_json(
+        "p.json",
+        "{\"version\": \"1\", \"default\": \"deny\", \"tools\": {\"a\": {\"limit\": []}}}\n",
+    ) else {
+        panic!("should not compile");
+    };
+    assert_eq!(
+        problems.to_string(),
+        r#"p.json:1:53: /tools/a/limit: unknown field "limit"; did you mean "limits"? (allowed: action, reason, require, deny_if, approve_if, arguments, limits)"#
+    );
+    let Err(problems) = Policy::from_json("p.json", "{\"x\": 1,\n\"version\": \"1\"}") else {
+        panic!("should not compile");
+    };
+    assert_eq!(
+        problems.to_string(),
+        "p.json:1:1: /default: missing required field \"default\"; add it, e.g. \"default\": \"deny\" (or \"allow\", \"approve\")\n\
+         p.json:1:2: /x: unknown field \"x\" (allowed: $schema, version, default, hide, all_tools, tools)"
+    );
+    let Err(problems) = Policy::from_json("p.json", "{,}") else {
+        panic!("should not compile");
+    };
+    assert!(problems.to_string().starts_with("p.json:1:2: invalid JSON"));
+    let _: &dyn std::error::Error = &problems;
+}
