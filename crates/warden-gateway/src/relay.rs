@@ -133,14 +133,7 @@ impl Relay {
         let msg = match warden_protocol::parse(raw) {
             Ok(m) => m,
             Err(e) => {
-                let code = if e.code() == -32700 {
-                    ErrorCode::ParseError
-                } else {
-                    ErrorCode::InvalidRequest
-                };
-                let _ = reply
-                    .send(error_response(None, code, &e.to_string(), None))
-                    .await;
+                let _ = reply.send(e.response()).await;
                 return None;
             }
         };

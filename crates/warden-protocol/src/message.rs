@@ -76,11 +76,16 @@ pub enum Malformed {
 
 impl Malformed {
     /// The JSON-RPC error code for this problem.
-    pub fn code(&self) -> i64 {
+    pub fn error_code(&self) -> crate::ErrorCode {
         match self {
-            Malformed::NotJson(_) => -32700,
-            Malformed::Batch | Malformed::Invalid(_) => -32600,
+            Malformed::NotJson(_) => crate::ErrorCode::ParseError,
+            Malformed::Batch | Malformed::Invalid(_) => crate::ErrorCode::InvalidRequest,
         }
+    }
+
+    /// The JSON-RPC error response answering it (id `null`: an unreadable message has none).
+    pub fn response(&self) -> String {
+        crate::error_response(None, self.error_code(), &self.to_string(), None)
     }
 }
 

@@ -211,12 +211,12 @@ async fn handle_post(
     let msg = match warden_protocol::parse(text) {
         Ok(m) => m,
         Err(e) => {
-            let code = if e.code() == -32700 {
-                ErrorCode::ParseError
-            } else {
-                ErrorCode::InvalidRequest
-            };
-            return json_error(StatusCode::BAD_REQUEST, None, code, &e.to_string());
+            return (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, "application/json")],
+                e.response(),
+            )
+                .into_response();
         }
     };
     let header_version = header_str(&headers, "mcp-protocol-version");
