@@ -13,6 +13,7 @@
 pub mod clock;
 pub mod downstream;
 pub mod guard;
+pub mod lines;
 pub mod relay;
 pub mod upstream;
 

@@ -12,7 +12,7 @@
 //!   malformed upstream messages are logged and dropped;
 //! - when the upstream goes away, every waiting request is answered with an error.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -52,8 +52,13 @@ enum Mode {
 #[derive(Debug)]
 enum What {
     Call(Ticket),
-    List,
-    Initialize { params: Value },
+    /// A client's `tools/list`; `paged` when it asked for a page after the first.
+    List {
+        paged: bool,
+    },
+    Initialize {
+        params: Value,
+    },
     Internal(oneshot::Sender<String>),
     Plain,
 }
@@ -72,7 +77,25 @@ struct Pending {
 struct State {
     pending: HashMap<u64, Pending>,
     closed: Option<String>,
+    catalog: Catalog,
 }
+
+/// The tools the upstream lists (before filtering), learnt from the `tools/list` answers the
+/// relay carries or from a fetch of its own. A call to a tool the upstream does not list is
+/// answered exactly as a call to a hidden tool, so a hidden name cannot be told from a name
+/// that does not exist, whatever the policy's `default`.
+#[derive(Debug, Default)]
+struct Catalog {
+    names: HashSet<String>,
+    complete: bool,
+    fetched_at: Option<tokio::time::Instant>,
+}
+
+/// How long a complete catalog is trusted for a miss before it is fetched again (a server may
+/// add tools without telling; `notifications/tools/list_changed` invalidates it at once).
+const CATALOG_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+/// Most pages fetched when the gateway lists the upstream's tools itself.
+const CATALOG_MAX_PAGES: usize = 100;
 
 /// One client conversation over one upstream connection.
 #[derive(Debug)]
@@ -259,6 +282,11 @@ impl Relay {
                         return None;
                     }
                 };
+                if !self.tool_exists(&params.name, msg).await {
+                    let answer = warden_protocol::unknown_tool_result(id, era, &params.name);
+                    let _ = reply.send(answer).await;
+                    return None;
+                }
                 match self
                     .guard
                     .check_call(
@@ -278,7 +306,12 @@ impl Relay {
                     CallOutcome::Forward(ticket) => What::Call(ticket),
                 }
             }
-            "tools/list" => What::List,
+            "tools/list" => What::List {
+                paged: msg
+                    .params
+                    .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
+                    .is_some_and(|p| p.get("cursor").is_some()),
+            },
             "initialize" => What::Initialize {
                 params: msg
                     .params
@@ -492,6 +525,9 @@ impl Relay {
                 }
             },
             Kind::Notification { method } => {
+                if method == "notifications/tools/list_changed" {
+                    self.state().catalog.complete = false;
+                }
                 // Progress goes where its request's answer goes; the rest to the session.
                 let target = if method == "notifications/progress" {
                     let token = msg
@@ -542,7 +578,10 @@ impl Relay {
                 self.guard.settle(ticket, how).await;
                 None
             }
-            What::List if !is_error => {
+            What::List { paged } if !is_error => {
+                if let Some(result) = msg.result {
+                    self.learn_catalog(result, paged);
+                }
                 let filtered = msg
                     .result
                     .ok_or_else(|| "no result".to_owned())
@@ -585,7 +624,7 @@ impl Relay {
                 }
                 None
             }
-            What::List | What::Plain => None,
+            What::List { .. } | What::Plain => None,
         };
         let Some(mut out) = restore_id(edited.as_deref().unwrap_or(msg.raw), &client_id) else {
             return;
@@ -648,6 +687,130 @@ impl Relay {
         Some(format!(
             r#"{{"jsonrpc":"2.0","id":{client_id},"result":{result}}}"#
         ))
+    }
+
+    /// Records the names of a `tools/list` answer the relay carried.
+    fn learn_catalog(&self, result: &serde_json::value::RawValue, paged: bool) {
+        let names = warden_protocol::tool_names(result);
+        let last_page = serde_json::from_str::<Value>(result.get())
+            .map(|r| r.get("nextCursor").is_none_or(Value::is_null))
+            .unwrap_or(false);
+        let mut st = self.state();
+        if !paged {
+            st.catalog.names.clear();
+        }
+        st.catalog.names.extend(names);
+        st.catalog.complete = last_page;
+        st.catalog.fetched_at = Some(tokio::time::Instant::now());
+    }
+
+    /// Whether the upstream lists `tool`. On a miss the catalog is fetched again unless it is
+    /// complete and fresh. When the upstream cannot be asked, this says yes and the policy
+    /// decides alone (it still refuses what it does not allow).
+    async fn tool_exists(&self, tool: &str, msg: &Message<'_>) -> bool {
+        {
+            let st = self.state();
+            if st.catalog.names.contains(tool) {
+                return true;
+            }
+            let fresh = st
+                .catalog
+                .fetched_at
+                .is_some_and(|t| t.elapsed() < CATALOG_FRESH);
+            if st.catalog.complete && fresh {
+                return false;
+            }
+        }
+        match self.fetch_catalog(msg).await {
+            Ok(names) => names.contains(tool),
+            Err(why) => {
+                tracing::debug!(error = %why, "could not list the upstream's tools");
+                true
+            }
+        }
+    }
+
+    /// Lists every page of the upstream's tools with the gateway's own requests.
+    async fn fetch_catalog(&self, msg: &Message<'_>) -> Result<HashSet<String>, String> {
+        let meta = self.internal_meta(msg);
+        let mut names = HashSet::new();
+        let mut cursor: Option<Value> = None;
+        for _ in 0..CATALOG_MAX_PAGES {
+            let mut params = serde_json::Map::new();
+            if let Some(c) = cursor.take() {
+                params.insert("cursor".into(), c);
+            }
+            if let Some(m) = &meta {
+                params.insert("_meta".into(), m.clone());
+            }
+            let answer = self.internal("tools/list", Value::Object(params)).await?;
+            let result = answer.get("result").ok_or_else(|| {
+                format!(
+                    "tools/list refused: {}",
+                    answer.get("error").unwrap_or(&Value::Null)
+                )
+            })?;
+            let tools = result
+                .get("tools")
+                .and_then(Value::as_array)
+                .ok_or("no tools array")?;
+            names.extend(
+                tools
+                    .iter()
+                    .filter_map(|t| t.get("name")?.as_str().map(str::to_owned)),
+            );
+            match result.get("nextCursor") {
+                Some(c) if !c.is_null() => cursor = Some(c.clone()),
+                _ => break,
+            }
+        }
+        let mut st = self.state();
+        st.catalog = Catalog {
+            names: names.clone(),
+            complete: true,
+            fetched_at: Some(tokio::time::Instant::now()),
+        };
+        Ok(names)
+    }
+
+    /// The `_meta` the gateway's own requests need to be understood by the upstream: the
+    /// 2026-07-28 keys when the upstream speaks that era, nothing for a handshake-era one.
+    fn internal_meta(&self, msg: &Message<'_>) -> Option<Value> {
+        match &*self.mode() {
+            Mode::ToModern {
+                capabilities,
+                client_info,
+            } => {
+                let mut m = serde_json::Map::new();
+                m.insert(META_PROTOCOL_VERSION.into(), MODERN_VERSION.into());
+                m.insert(
+                    META_CLIENT_CAPABILITIES.into(),
+                    serde_json::from_str(capabilities).unwrap_or_else(|_| serde_json::json!({})),
+                );
+                if let Some(info) = client_info
+                    .as_deref()
+                    .and_then(|i| serde_json::from_str(i).ok())
+                {
+                    m.insert(META_CLIENT_INFO.into(), info);
+                }
+                Some(Value::Object(m))
+            }
+            Mode::ToLegacy { .. } => None,
+            Mode::Direct | Mode::Unknown => {
+                let version = msg.meta(META_PROTOCOL_VERSION)?;
+                let mut m = serde_json::Map::new();
+                m.insert(META_PROTOCOL_VERSION.into(), version);
+                m.insert(
+                    META_CLIENT_CAPABILITIES.into(),
+                    msg.meta(META_CLIENT_CAPABILITIES)
+                        .unwrap_or_else(|| serde_json::json!({})),
+                );
+                if let Some(info) = msg.meta(META_CLIENT_INFO) {
+                    m.insert(META_CLIENT_INFO.into(), info);
+                }
+                Some(Value::Object(m))
+            }
+        }
     }
 
     /// The upstream is gone: every waiting request gets an error instead of a hang. Calls that

@@ -385,3 +385,23 @@ async fn a_handshake_client_is_bridged_to_a_stateless_only_server() {
     assert_eq!(r["result"], json!({}));
     drop(h.server_out);
 }
+
+#[tokio::test]
+async fn a_hidden_tool_cannot_be_told_from_one_that_does_not_exist() {
+    for default in ["deny", "allow"] {
+        let policy =
+            format!(r#"{{"version":"1","default":"{default}","hide":["connections.list"]}}"#);
+        let h = harness(&policy, DemoEra::Both).await;
+        init(&h.relay).await;
+        // Whether or not the client listed the tools first, the answers are the same bytes.
+        let hidden = ask(&h.relay, &call("1", "connections.list", json!({}))).await;
+        let missing = ask(&h.relay, &call("1", "no.such.tool", json!({}))).await;
+        assert_eq!(
+            hidden.to_string().replace("connections.list", "NAME"),
+            missing.to_string().replace("no.such.tool", "NAME"),
+            "default {default}"
+        );
+        assert_eq!(hidden["result"]["isError"], true);
+        assert!(logged_calls(&h).is_empty(), "neither reached the upstream");
+    }
+}

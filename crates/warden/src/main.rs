@@ -55,13 +55,17 @@ fn run_async(fut: impl std::future::Future<Output = anyhow::Result<ExitCode>>) -
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(fut) {
+    let code = match runtime.block_on(fut) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("warden: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // A read of stdin blocks a runtime thread until input arrives; do not wait for it (a
+    // signal must stop `warden run` even while the client keeps stdin open).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    code
 }
 
 /// Logs go to stderr (stdout may be the MCP channel). `WARDEN_LOG` sets the filter

@@ -115,6 +115,8 @@ impl HttpGateway {
                 "/mcp",
                 post(handle_post).get(handle_get).delete(handle_delete),
             )
+            // The body bound is ours (Limits::client_message_bytes), answered as JSON-RPC.
+            .layer(axum::extract::DefaultBodyLimit::disable())
             .with_state(self.clone())
     }
 
@@ -183,12 +185,36 @@ fn header_str<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Reads a body of at most `max` bytes. A larger one is read on and discarded (up to a bound)
+/// so that the client, which is still sending, receives the 413 instead of a reset connection.
+async fn read_body(body: Body, max: usize) -> Result<Bytes, ()> {
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    let drain_bound = max.saturating_mul(4);
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else { return Err(()) };
+        seen += chunk.len();
+        if seen > drain_bound {
+            return Err(());
+        }
+        if seen <= max {
+            buf.extend_from_slice(&chunk);
+        }
+    }
+    if seen > max {
+        Err(())
+    } else {
+        Ok(Bytes::from(buf))
+    }
+}
+
 async fn handle_post(
     State(gw): State<Arc<HttpGateway>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    if body.len() > gw.limits.client_message_bytes {
+    let Ok(body) = read_body(body, gw.limits.client_message_bytes).await else {
         let why = format!(
             "request body larger than {} bytes; not forwarded",
             gw.limits.client_message_bytes
@@ -199,7 +225,7 @@ async fn handle_post(
             ErrorCode::InvalidRequest,
             &why,
         );
-    }
+    };
     let Ok(text) = std::str::from_utf8(&body) else {
         return json_error(
             StatusCode::BAD_REQUEST,

@@ -3,13 +3,12 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 use warden_protocol::{ErrorCode, error_response};
 
 use crate::guard::{Guard, Principal};
+use crate::lines::{Line, LineReader};
 use crate::relay::{Relay, RelayOptions};
 use crate::upstream::{Limits, UpstreamEvent, UpstreamSpec};
 
@@ -67,21 +66,18 @@ pub async fn serve_stdio(
         }
     });
 
-    let mut lines = FramedRead::new(
-        tokio::io::stdin(),
-        LinesCodec::new_with_max_length(limits.client_message_bytes),
-    );
+    let mut lines = LineReader::new(tokio::io::stdin(), limits.client_message_bytes);
     tokio::pin!(shutdown);
     let end = loop {
         tokio::select! {
             _ = &mut shutdown => break StdioEnd::ClientClosed,
             line = lines.next() => match line {
-                None => break StdioEnd::ClientClosed,
-                Some(Ok(line)) if line.trim().is_empty() => {}
-                Some(Ok(line)) => {
+                Ok(None) => break StdioEnd::ClientClosed,
+                Ok(Some(Line::Message(line))) if line.trim().is_empty() => {}
+                Ok(Some(Line::Message(line))) => {
                     relay.client_message(&line, &out_tx).await;
                 }
-                Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
+                Ok(Some(Line::TooLong)) => {
                     let why = format!(
                         "message larger than {} bytes; not forwarded",
                         limits.client_message_bytes
@@ -90,7 +86,7 @@ pub async fn serve_stdio(
                         .send(error_response(None, ErrorCode::InvalidRequest, &why, None))
                         .await;
                 }
-                Some(Err(LinesCodecError::Io(e))) => {
+                Err(e) => {
                     tracing::warn!(error = %e, "reading stdin failed");
                     break StdioEnd::ClientClosed;
                 }

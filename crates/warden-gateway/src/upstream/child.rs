@@ -3,13 +3,12 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 
 use super::{Conn, Limits, UpstreamEvent};
+use crate::lines::{Line, LineReader};
 
 /// Spawns `program args` with piped stdin/stdout (stderr is inherited, so the server's logs
 /// reach the operator) in its own process group, so that shutdown reaches the whole tree
@@ -59,11 +58,12 @@ pub fn spawn_child(program: &str, args: &[String], limits: &Limits) -> anyhow::R
     let max = limits.upstream_message_bytes;
     let reader_events = events.clone();
     tokio::spawn(async move {
-        let mut lines = FramedRead::new(stdout, LinesCodec::new_with_max_length(max));
-        while let Some(line) = lines.next().await {
-            match line {
-                Ok(line) if line.trim().is_empty() => {}
-                Ok(line) => {
+        let mut lines = LineReader::new(stdout, max);
+        loop {
+            match lines.next().await {
+                Ok(None) => break,
+                Ok(Some(Line::Message(line))) if line.trim().is_empty() => {}
+                Ok(Some(Line::Message(line))) => {
                     if reader_events
                         .send(UpstreamEvent::Message(line))
                         .await
@@ -72,10 +72,10 @@ pub fn spawn_child(program: &str, args: &[String], limits: &Limits) -> anyhow::R
                         break;
                     }
                 }
-                Err(LinesCodecError::MaxLineLengthExceeded) => {
+                Ok(Some(Line::TooLong)) => {
                     tracing::error!(max, "upstream sent a message over the size limit; dropped");
                 }
-                Err(LinesCodecError::Io(e)) => {
+                Err(e) => {
                     tracing::warn!(error = %e, "reading upstream stdout failed");
                     break;
                 }

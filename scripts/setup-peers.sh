@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Installs the pinned MCP peers the end-to-end tests drive Warden with:
+#   .venv/                 Python 3.12 with the official `mcp` SDK, pytest and friends
+#                          (tests/e2e/requirements.txt, every package pinned)
+#   tests/e2e/node_modules @modelcontextprotocol/server-everything
+#                          (tests/e2e/package.json + package-lock.json)
+# Idempotent: a stamp (hash of the pin files) makes a second run a fast no-op.
+# Needs only the package registries. Override the interpreter with PYTHON=/path/to/python3.12.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+E2E="$ROOT/tests/e2e"
+VENV="$ROOT/.venv"
+REQS="$E2E/requirements.txt"
+
+die() { echo "setup-peers: $*" >&2; exit 1; }
+say() { echo "setup-peers: $*"; }
+
+hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+is_py312() { [ -x "$1" ] && "$1" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 12) else 1)' 2>/dev/null; }
+
+find_python() {
+    if [ -n "${PYTHON:-}" ]; then
+        is_py312 "$PYTHON" || die "PYTHON=$PYTHON is not a Python 3.12 interpreter"
+        echo "$PYTHON"; return
+    fi
+    local root="" cand=""
+    if command -v pyenv >/dev/null 2>&1; then root="$(pyenv root 2>/dev/null || true)"; fi
+    root="${root:-${PYENV_ROOT:-$HOME/.pyenv}}"
+    if [ -n "${PYENV_VERSION:-}" ] && is_py312 "$root/versions/$PYENV_VERSION/bin/python3.12"; then
+        echo "$root/versions/$PYENV_VERSION/bin/python3.12"; return
+    fi
+    # Highest installed 3.12.x under pyenv.
+    for cand in $(ls -d "$root"/versions/3.12.* 2>/dev/null | sort -V -r); do
+        if is_py312 "$cand/bin/python3.12"; then echo "$cand/bin/python3.12"; return; fi
+    done
+    cand="$(command -v python3.12 2>/dev/null || true)"
+    if [ -n "$cand" ] && is_py312 "$cand"; then echo "$cand"; return; fi
+    die "Python 3.12 not found: install it (for example 'pyenv install 3.12.1') or set PYTHON=/path/to/python3.12"
+}
+
+# ---- Python -----------------------------------------------------------------
+py_stamp="$(hash_of "$REQS")"
+if [ -f "$VENV/.warden-peers" ] && [ "$(cat "$VENV/.warden-peers")" = "$py_stamp" ] && is_py312 "$VENV/bin/python"; then
+    say "python peers up to date ($VENV)"
+else
+    PY="$(find_python)"
+    say "creating $VENV with $PY"
+    rm -rf "$VENV"
+    "$PY" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$REQS"
+    "$VENV/bin/python" -m pip check >/dev/null || die "pip check failed in $VENV"
+    echo "$py_stamp" > "$VENV/.warden-peers"
+    say "python peers installed"
+fi
+
+# ---- Node ---------------------------------------------------------------------
+command -v node >/dev/null 2>&1 || die "node not found (Node.js >= 20 is needed for server-everything)"
+command -v npm >/dev/null 2>&1 || die "npm not found"
+node -e 'process.exit(parseInt(process.versions.node) >= 20 ? 0 : 1)' \
+    || die "Node.js >= 20 is needed, found $(node --version)"
+node_stamp="$(hash_of "$E2E/package.json" "$E2E/package-lock.json")"
+if [ -f "$E2E/node_modules/.warden-peers" ] && [ "$(cat "$E2E/node_modules/.warden-peers")" = "$node_stamp" ] \
+    && [ -f "$E2E/node_modules/@modelcontextprotocol/server-everything/dist/index.js" ]; then
+    say "node peers up to date ($E2E/node_modules)"
+else
+    say "installing node peers into $E2E/node_modules"
+    (cd "$E2E" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$node_stamp" > "$E2E/node_modules/.warden-peers"
+    say "node peers installed"
+fi
