@@ -78,7 +78,26 @@ struct State {
     pending: HashMap<u64, Pending>,
     closed: Option<String>,
     catalog: Catalog,
+    parked: HashMap<String, Parked>,
 }
+
+/// A call from a 2026-07-28 client whose handshake-era upstream asked the client something
+/// (elicitation, sampling, roots). The question went back to the client as an `input_required`
+/// result carrying `requestState`; the upstream call waits here for the client's retry.
+#[derive(Debug)]
+struct Parked {
+    upstream_id: u64,
+    server_request_id: String,
+    key: String,
+    tool: Option<String>,
+}
+
+/// Server requests a 2026-07-28 client can answer through `input_required`.
+const INPUT_METHODS: &[&str] = &["elicitation/create", "sampling/createMessage", "roots/list"];
+/// Requests that may be answered with `input_required`.
+const INPUT_CAPABLE: &[&str] = &["tools/call", "prompts/get", "resources/read"];
+/// How long a parked call waits for the client's retry before the upstream is told no.
+const PARK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The tools the upstream lists (before filtering), learnt from the `tools/list` answers the
 /// relay carries or from a fetch of its own. A call to a tool the upstream does not list is
@@ -265,6 +284,11 @@ impl Relay {
                 return None;
             }
             _ => {}
+        }
+        if INPUT_CAPABLE.contains(&method)
+            && let Some(resumed) = self.resume(msg, id, reply).await
+        {
+            return resumed;
         }
         let what = match method {
             "tools/call" => {
@@ -506,24 +530,31 @@ impl Relay {
                     None => tracing::debug!("response for no pending request; dropped"),
                 }
             }
-            Kind::Request { method, .. } => match &self.server_out {
-                Some(out) => {
-                    let _ = out.send(raw.clone()).await;
+            Kind::Request { method, .. } => {
+                if self.park_for_input(&msg, method).await {
+                    return;
                 }
-                None => {
-                    let id = msg.id().map(|i| i.get().to_owned());
-                    let why = format!(
-                        "the client of this gateway connection cannot receive server requests ({method})"
-                    );
-                    self.send_upstream(error_response(
-                        id.as_deref(),
-                        ErrorCode::MethodNotFound,
-                        &why,
-                        None,
-                    ))
-                    .await;
+                // A bridged 2026-07-28 client cannot take a server request as such.
+                let bridged = matches!(*self.mode(), Mode::ToLegacy { .. });
+                match &self.server_out {
+                    Some(out) if !bridged => {
+                        let _ = out.send(raw.clone()).await;
+                    }
+                    _ => {
+                        let id = msg.id().map(|i| i.get().to_owned());
+                        let why = format!(
+                            "the client of this gateway connection cannot receive server requests ({method})"
+                        );
+                        self.send_upstream(error_response(
+                            id.as_deref(),
+                            ErrorCode::MethodNotFound,
+                            &why,
+                            None,
+                        ))
+                        .await;
+                    }
                 }
-            },
+            }
             Kind::Notification { method } => {
                 if method == "notifications/tools/list_changed" {
                     self.state().catalog.complete = false;
@@ -687,6 +718,146 @@ impl Relay {
         Some(format!(
             r#"{{"jsonrpc":"2.0","id":{client_id},"result":{result}}}"#
         ))
+    }
+
+    /// A handshake-era upstream sent `elicitation/create` (or sampling, or roots) while a
+    /// bridged 2026-07-28 client waits for a call: the revision has no server requests, so the
+    /// question goes to the client as that call's `input_required` result, and the upstream call
+    /// is parked under an unguessable `requestState` until the client retries with the answer.
+    /// Only when exactly one such call is waiting can the question be attributed (the wire
+    /// does not say which request a server request belongs to); otherwise it is refused.
+    async fn park_for_input(self: &Arc<Self>, msg: &Message<'_>, method: &str) -> bool {
+        if !matches!(*self.mode(), Mode::ToLegacy { .. }) || !INPUT_METHODS.contains(&method) {
+            return false;
+        }
+        let Some(server_request_id) = msg.id().map(|i| i.get().to_owned()) else {
+            return false;
+        };
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let key = "warden-input-1".to_owned();
+        let (client_id, reply) = {
+            let mut st = self.state();
+            let mut waiting = st.pending.iter_mut().filter(|(_, p)| {
+                p.era == Era::Modern && p.reply.is_some() && INPUT_CAPABLE.contains(&&*p.method)
+            });
+            let (Some((&upstream_id, p)), None) = (waiting.next(), waiting.next()) else {
+                return false;
+            };
+            let tool = match &p.what {
+                What::Call(ticket) => Some(ticket.tool.clone()),
+                _ => None,
+            };
+            let taken = (p.client_id.clone(), p.reply.take());
+            st.parked.insert(
+                token.clone(),
+                Parked {
+                    upstream_id,
+                    server_request_id: server_request_id.clone(),
+                    key: key.clone(),
+                    tool,
+                },
+            );
+            taken
+        };
+        let params: Value = msg
+            .params
+            .and_then(|p| serde_json::from_str(p.get()).ok())
+            .unwrap_or_else(|| serde_json::json!({}));
+        let result = serde_json::json!({
+            "resultType": "input_required",
+            "inputRequests": {key: {"method": method, "params": params}},
+            "requestState": token,
+        });
+        send_to(
+            &reply,
+            format!(r#"{{"jsonrpc":"2.0","id":{client_id},"result":{result}}}"#),
+        )
+        .await;
+        // A client that never retries must not hold the upstream call forever.
+        let this = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(PARK_TIMEOUT).await;
+            let Some(this) = this.upgrade() else { return };
+            let expired = this.state().parked.remove(&token);
+            if let Some(parked) = expired {
+                let why = "the client did not answer within 10 minutes";
+                this.send_upstream(error_response(
+                    Some(&parked.server_request_id),
+                    ErrorCode::Server,
+                    why,
+                    None,
+                ))
+                .await;
+            }
+        });
+        true
+    }
+
+    /// A retry carrying a `requestState` the gateway issued: answer the parked upstream
+    /// request with the client's input and let the call's result answer this retry.
+    /// `None` when the retry is not one of ours (it then goes through the policy as usual).
+    async fn resume(&self, msg: &Message<'_>, id: &str, reply: &Reply) -> Option<Option<u64>> {
+        let params: Value = serde_json::from_str(msg.params?.get()).ok()?;
+        let token = params.get("requestState")?.as_str()?;
+        // A state replayed on another call is refused and leaves the genuine one usable.
+        let parked = {
+            let mut st = self.state();
+            let tool = params.get("name").and_then(Value::as_str);
+            match st.parked.get(token) {
+                Some(p) if p.tool.as_deref() == tool => st.parked.remove(token),
+                Some(_) => None,
+                None => return None,
+            }
+        };
+        let Some(parked) = parked else {
+            let why = "requestState does not belong to this call";
+            let _ = reply
+                .send(error_response(
+                    Some(id),
+                    ErrorCode::InvalidParams,
+                    why,
+                    None,
+                ))
+                .await;
+            return Some(None);
+        };
+        let answer = params
+            .get("inputResponses")
+            .and_then(|r| r.get(&parked.key))
+            .cloned();
+        // Point the waiting call at this retry before the upstream can answer it.
+        let resumed = {
+            let mut st = self.state();
+            match st.pending.get_mut(&parked.upstream_id) {
+                Some(p) => {
+                    p.client_id = id.into();
+                    p.reply = Some(reply.clone());
+                    true
+                }
+                None => false,
+            }
+        };
+        if !resumed {
+            let why = "the call this input was for has ended";
+            let _ = reply
+                .send(error_response(Some(id), ErrorCode::Server, why, None))
+                .await;
+            return Some(None);
+        }
+        let to_upstream = match answer {
+            Some(result) => format!(
+                r#"{{"jsonrpc":"2.0","id":{},"result":{result}}}"#,
+                parked.server_request_id
+            ),
+            None => error_response(
+                Some(&parked.server_request_id),
+                ErrorCode::InvalidParams,
+                "the client sent no answer for this request",
+                None,
+            ),
+        };
+        self.send_upstream(to_upstream).await;
+        Some(Some(parked.upstream_id))
     }
 
     /// Records the names of a `tools/list` answer the relay carried.

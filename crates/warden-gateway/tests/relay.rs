@@ -405,3 +405,44 @@ async fn a_hidden_tool_cannot_be_told_from_one_that_does_not_exist() {
         assert!(logged_calls(&h).is_empty(), "neither reached the upstream");
     }
 }
+
+#[tokio::test]
+async fn a_server_question_reaches_a_stateless_client_as_input_required() {
+    let h = harness(ALLOW_ALL, DemoEra::LegacyOnly).await;
+    let meta = r#"{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{}}}"#;
+    let first = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"connections.refresh","arguments":{{"connection_id":"c","ask":"confirm"}},"_meta":{meta}}}}}"#
+    );
+    let r = ask(&h.relay, &first).await;
+    assert_eq!(r["result"]["resultType"], "input_required", "{r}");
+    let (key, question) = r["result"]["inputRequests"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap();
+    assert_eq!(question["method"], "elicitation/create");
+    let state = r["result"]["requestState"].as_str().unwrap();
+
+    // The state is bound to its call: replayed on another tool it is refused.
+    let replay = format!(
+        r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"connections.list","arguments":{{}},"requestState":"{state}","inputResponses":{{}},"_meta":{meta}}}}}"#
+    );
+    let r = ask(&h.relay, &replay).await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+
+    // The honest retry completes the upstream call.
+    let state = state.to_owned();
+    let retry = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": "connections.refresh", "arguments": {"connection_id": "c", "ask": "confirm"},
+        "requestState": state,
+        "inputResponses": {key: {"action": "accept", "content": {"confirm": true}}},
+        "_meta": serde_json::from_str::<Value>(meta).unwrap()}});
+    let r = ask(&h.relay, &retry.to_string()).await;
+    assert_eq!(r["id"], 3);
+    assert_eq!(r["result"]["resultType"], "complete", "{r}");
+    assert!(
+        r["result"]["content"].to_string().contains("action=accept"),
+        "{r}"
+    );
+}
