@@ -40,13 +40,13 @@ enum Mode {
     /// Handshake-era client, 2026-07-28-only upstream: the gateway answered `initialize` from
     /// `server/discover` and adds the per-request `_meta` the upstream needs.
     ToModern {
-        capabilities: String,
-        client_info: Option<String>,
+        capabilities: Arc<str>,
+        client_info: Option<Arc<str>>,
     },
     /// 2026-07-28 client, handshake-era upstream: the gateway initialized the upstream on the
     /// client's behalf, answers `server/discover` itself, strips the per-request `_meta` and
     /// adds `resultType` (and cache fields) to results.
-    ToLegacy { init: Value },
+    ToLegacy { init: Arc<Value> },
 }
 
 #[derive(Debug)]
@@ -506,7 +506,7 @@ impl Relay {
             .await;
         tracing::info!("bridging a 2026-07-28 client to a handshake-era upstream");
         let bridged = Mode::ToLegacy {
-            init: result.clone(),
+            init: Arc::new(result.clone()),
         };
         *self.mode() = bridged.clone();
         Ok(bridged)
@@ -711,8 +711,8 @@ impl Relay {
             result["instructions"] = instructions.clone();
         }
         *self.mode() = Mode::ToModern {
-            capabilities: capabilities.to_string(),
-            client_info: client_info.map(|i| i.to_string()),
+            capabilities: capabilities.to_string().into(),
+            client_info: client_info.map(|i| i.to_string().into()),
         };
         tracing::info!("bridging a handshake-era client to a 2026-07-28 upstream");
         Some(format!(
