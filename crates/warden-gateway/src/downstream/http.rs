@@ -510,12 +510,7 @@ async fn relay_request(
             ))
         },
     );
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .header(header::CACHE_CONTROL, "no-cache")
-        .header("x-accel-buffering", "no")
-        .body(Body::from_stream(stream))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    sse_response(stream)
 }
 
 fn is_answer(msg: &str, client_id: &str) -> bool {
@@ -554,6 +549,14 @@ async fn handle_get(State(gw): State<Arc<HttpGateway>>, headers: HeaderMap) -> R
     }
     let stream = tokio_stream_from(rx)
         .map(|m| Ok::<_, Infallible>(Bytes::from(format!("event: message\ndata: {m}\n\n"))));
+    sse_response(stream)
+}
+
+/// An SSE response carrying `stream`'s events as they come (no proxy buffering).
+fn sse_response<S>(stream: S) -> Response
+where
+    S: futures::Stream<Item = Result<Bytes, Infallible>> + Send + 'static,
+{
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")
