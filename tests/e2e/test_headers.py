@@ -77,3 +77,35 @@ async def test_base64_encoded_honest_name_is_decoded_not_rejected(e2e):
     assert r.status_code == 200, (r.status_code, r.text)
     assert s.response_for(s.parse_http_messages(r), 1)["result"].get("isError") is not True
     assert len(s.demo_calls(log, "connections.refresh")) == 1
+
+
+ORIGIN_CASES = {
+    # name: (extra headers, expected status)
+    "foreign-origin": ({"origin": "http://evil.example"}, 403),
+    "foreign-origin-with-local-looking-port": ({"origin": "http://evil.example:8080"}, 403),
+    "rebound-host": ({"host": "evil.example"}, 403),
+    "null-origin": ({"origin": "null"}, 403),
+    "localhost-origin": ({"origin": "http://localhost:3000"}, 200),
+    "loopback-origin": ({"origin": "http://127.0.0.1"}, 200),
+    "no-origin": ({}, 200),
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("case", sorted(ORIGIN_CASES))
+async def test_browsers_on_other_sites_cannot_reach_the_gateway(e2e, case):
+    """Against DNS rebinding: a page on another site (or a hostname rebound to this machine)
+    gets 403 and nothing reaches the upstream."""
+    extra, expected = ORIGIN_CASES[case]
+    log = e2e.log()
+    gw = e2e.http_gateway(POLICY, s.demo_upstream_cmd(log))
+    headers = s.modern_headers("tools/call", "connections.refresh") | extra
+    body = s.modern_call_body(3, "connections.refresh", {"connection_id": "conn-1"})
+    async with s.http_client() as client:
+        r = await client.post(gw.url, headers=headers, json=body)
+    assert r.status_code == expected, (r.status_code, r.text)
+    if expected == 403:
+        assert json.loads(r.text)["error"]["message"].startswith("Forbidden"), r.text
+        assert s.demo_calls(log) == []
+    else:
+        assert s.demo_calls(log, "connections.refresh"), "the honest request reached the upstream"

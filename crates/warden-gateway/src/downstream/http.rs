@@ -117,6 +117,7 @@ impl HttpGateway {
             )
             // The body bound is ours (Limits::client_message_bytes), answered as JSON-RPC.
             .layer(axum::extract::DefaultBodyLimit::disable())
+            .layer(axum::middleware::from_fn(check_origin))
             .with_state(self.clone())
     }
 
@@ -170,6 +171,58 @@ impl HttpGateway {
             .await?;
         Ok(relay.clone())
     }
+}
+
+/// Against DNS rebinding: a web page must not reach a gateway on this machine through a
+/// hostname that resolves to it. A request that names an `Origin` is served only when that
+/// origin is this machine (`localhost`, `127.0.0.1`, `[::1]`); requests without `Origin` (MCP
+/// clients that are not browsers) are served. The `Host` header must name this machine or an
+/// IP address, so a rebound hostname is refused even when a browser omits `Origin`.
+async fn check_origin(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let headers = req.headers();
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://").map(|(_, rest)| rest))
+            .map(|rest| host_part(rest).to_owned());
+        if !host.as_deref().is_some_and(is_local_host) {
+            let why = format!(
+                "Forbidden: Origin {:?} is not this machine; Warden serves browsers only from localhost",
+                origin.to_str().unwrap_or("?")
+            );
+            return json_error(StatusCode::FORBIDDEN, None, ErrorCode::InvalidRequest, &why);
+        }
+    }
+    if let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        let name = host_part(host);
+        if !(is_local_host(name)
+            || name
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok())
+        {
+            let why = format!("Forbidden: Host {host:?} is not an address of this gateway");
+            return json_error(StatusCode::FORBIDDEN, None, ErrorCode::InvalidRequest, &why);
+        }
+    }
+    next.run(req).await
+}
+
+/// `host[:port]` → `host` (IPv6 literals keep their brackets).
+fn host_part(authority: &str) -> &str {
+    let authority = authority.split('/').next().unwrap_or(authority);
+    if authority.starts_with('[') {
+        return authority.split_inclusive(']').next().unwrap_or(authority);
+    }
+    authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+}
+
+fn is_local_host(host: &str) -> bool {
+    matches!(
+        host.to_ascii_lowercase().as_str(),
+        "localhost" | "127.0.0.1" | "[::1]"
+    )
 }
 
 fn json_error(status: StatusCode, id: Option<&str>, code: ErrorCode, message: &str) -> Response {
