@@ -47,7 +47,32 @@ pub struct HttpGateway {
 struct Session {
     relay: Arc<Relay>,
     streams: Arc<Mutex<Streams>>,
+    last_seen: Mutex<tokio::time::Instant>,
 }
+
+impl Session {
+    fn touch(&self) {
+        *self.last_seen.lock().unwrap_or_else(|p| p.into_inner()) = tokio::time::Instant::now();
+    }
+
+    /// Idle: no request for `idle`, no request in flight, no GET stream open.
+    fn is_idle(&self, idle: std::time::Duration) -> bool {
+        let quiet = self
+            .last_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
+            > idle;
+        let streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        quiet
+            && streams.posts.iter().all(|(_, tx)| tx.is_closed())
+            && streams.get.as_ref().is_none_or(|g| g.is_closed())
+    }
+}
+
+/// A handshake-era session nobody has used for this long is ended with its upstream connection
+/// (clients that vanish without `DELETE` must not keep a server process each).
+pub const SESSION_IDLE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// Where upstream-initiated messages of a session go: the GET stream if one is open, else the
 /// newest open POST stream (server requests during a tool call belong there), else a bounded
@@ -98,14 +123,31 @@ impl Streams {
 
 impl HttpGateway {
     /// A listener's state.
+    /// Must be called within a Tokio runtime: it starts the task that ends idle sessions.
     pub fn new(guard: Arc<Guard>, upstream: UpstreamSpec, limits: Limits) -> Arc<Self> {
-        Arc::new(HttpGateway {
+        let gw = Arc::new(HttpGateway {
             guard,
             upstream,
             limits,
             sessions: Mutex::new(HashMap::new()),
             stateless: OnceCell::new(),
-        })
+        });
+        let weak = Arc::downgrade(&gw);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let Some(gw) = weak.upgrade() else { break };
+                gw.sessions().retain(|id, s| {
+                    let keep = !s.is_idle(SESSION_IDLE) && !s.relay.is_closed();
+                    if !keep {
+                        tracing::info!(session = %id, "ending an idle or ended session");
+                    }
+                    keep
+                });
+            }
+        });
+        gw
     }
 
     /// The axum router serving `/mcp`.
@@ -387,6 +429,7 @@ async fn session_post(
             }
         });
         let session = Arc::new(Session {
+            last_seen: Mutex::new(tokio::time::Instant::now()),
             relay: relay.clone(),
             streams,
         });
@@ -405,7 +448,7 @@ async fn session_post(
             "Bad Request: Mcp-Session-Id header is required (send initialize first)",
         );
     };
-    let Some(session) = gw.sessions().get(sid).cloned() else {
+    let Some(session) = gw.sessions().get(sid).cloned().inspect(|s| s.touch()) else {
         return json_error(
             StatusCode::NOT_FOUND,
             id,
@@ -574,7 +617,7 @@ async fn handle_get(State(gw): State<Arc<HttpGateway>>, headers: HeaderMap) -> R
     let Some(sid) = header_str(&headers, SESSION_HEADER) else {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response();
     };
-    let Some(session) = gw.sessions().get(sid).cloned() else {
+    let Some(session) = gw.sessions().get(sid).cloned().inspect(|s| s.touch()) else {
         return json_error(
             StatusCode::NOT_FOUND,
             None,
@@ -650,4 +693,51 @@ pub async fn serve_http(
     // End every session (and its upstream process).
     gw.sessions().clear();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        let policy = warden_policy::Policy::from_json("p.json", r#"{"version":"1","default":"deny"}"#)
+            .expect("valid policy");
+        let guard = Arc::new(Guard::new(
+            Arc::new(policy),
+            Arc::new(warden_store::MemoryCounters::new()),
+            Arc::new(crate::SystemClock),
+        ));
+        let (tx, _rx) = mpsc::channel(1);
+        let relay = Relay::new(
+            guard,
+            tx,
+            RelayOptions {
+                who: Principal::local(),
+                session: "s".into(),
+                server_out: None,
+            },
+        );
+        Session {
+            relay: Arc::new(relay),
+            streams: Arc::new(Mutex::new(Streams::default())),
+            last_seen: Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sessions_expire_only_when_quiet_and_unwatched() {
+        let s = session();
+        assert!(!s.is_idle(SESSION_IDLE));
+        tokio::time::advance(SESSION_IDLE + std::time::Duration::from_secs(1)).await;
+        assert!(s.is_idle(SESSION_IDLE));
+        // An open GET stream means the client is still there.
+        let (get_tx, get_rx) = mpsc::channel(1);
+        s.streams.lock().unwrap().get = Some(get_tx);
+        assert!(!s.is_idle(SESSION_IDLE));
+        drop(get_rx);
+        assert!(s.is_idle(SESSION_IDLE));
+        // Any request makes it fresh again.
+        s.touch();
+        assert!(!s.is_idle(SESSION_IDLE));
+    }
 }
