@@ -700,8 +700,9 @@ mod tests {
     use super::*;
 
     fn session() -> Session {
-        let policy = warden_policy::Policy::from_json("p.json", r#"{"version":"1","default":"deny"}"#)
-            .expect("valid policy");
+        let policy =
+            warden_policy::Policy::from_json("p.json", r#"{"version":"1","default":"deny"}"#)
+                .expect("valid policy");
         let guard = Arc::new(Guard::new(
             Arc::new(policy),
             Arc::new(warden_store::MemoryCounters::new()),
