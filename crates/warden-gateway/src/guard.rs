@@ -43,12 +43,38 @@ pub enum CallOutcome {
     Answer(String),
 }
 
-/// A call on its way upstream: what must be committed or rolled back when it ends.
+/// A call on its way upstream: what must be committed or rolled back when it ends. It carries
+/// its own store, so it is settled against the counters it reserved in even if the policy or
+/// the configuration changed meanwhile.
 #[derive(Debug)]
 pub struct Ticket {
     /// The tool called.
     pub tool: String,
-    reservation: Option<Reservation>,
+    reservation: Option<(Reservation, Arc<dyn CounterStore>)>,
+}
+
+impl Ticket {
+    /// Ends the call: keeps or rolls back its reservation.
+    pub async fn settle(self, how: Settlement) {
+        if let (Some((r, store)), Settlement::Failed) = (&self.reservation, how)
+            && let Err(e) = store.rollback(r).await
+        {
+            tracing::warn!(error = %e, tool = %self.tool, "could not roll back a failed call's reservation");
+        }
+    }
+}
+
+/// Where a guard gets its policy, read once per decision: a reload swaps what this returns,
+/// and a call decided under the old version finishes under it.
+pub trait PolicySource: Send + Sync + std::fmt::Debug {
+    /// The policy in force now.
+    fn current(&self) -> Arc<Policy>;
+}
+
+impl PolicySource for Arc<Policy> {
+    fn current(&self) -> Arc<Policy> {
+        self.clone()
+    }
 }
 
 /// How the upstream's part of a call ended, for settling its reservation.
@@ -64,17 +90,21 @@ pub enum Settlement {
     Unknown,
 }
 
-/// Policy, counters and the clock, shared by every session of one gateway.
+/// Policy, counters and the clock: what decides the calls of one grant.
 #[derive(Debug)]
 pub struct Guard {
-    policy: Arc<Policy>,
+    policy: Arc<dyn PolicySource>,
     store: Arc<dyn CounterStore>,
     clock: Arc<dyn Clock>,
 }
 
 impl Guard {
-    /// A guard over `policy` with counters in `store`.
-    pub fn new(policy: Arc<Policy>, store: Arc<dyn CounterStore>, clock: Arc<dyn Clock>) -> Self {
+    /// A guard reading its policy from `policy`, with counters in `store`.
+    pub fn new(
+        policy: Arc<dyn PolicySource>,
+        store: Arc<dyn CounterStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Guard {
             policy,
             store,
@@ -82,9 +112,9 @@ impl Guard {
         }
     }
 
-    /// The policy in force.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+    /// A guard over one fixed policy (`warden run`).
+    pub fn fixed(policy: Policy, store: Arc<dyn CounterStore>, clock: Arc<dyn Clock>) -> Self {
+        Guard::new(Arc::new(Arc::new(policy)), store, clock)
     }
 
     /// Decides a `tools/call` (the evaluation order is the policy crate's; limits are reserved
@@ -109,7 +139,8 @@ impl Guard {
                 session,
             },
         };
-        let allowed = match self.policy.evaluate(&call) {
+        let policy = self.policy.current();
+        let allowed = match policy.evaluate(&call) {
             Verdict::Unknown => return CallOutcome::Answer(unknown_tool_result(id, era, tool)),
             Verdict::Deny(d) => {
                 return CallOutcome::Answer(deny(id, era, "deny", &d.rule, &d.reason, None));
@@ -150,7 +181,7 @@ impl Guard {
         match self.store.reserve(&checks, self.clock.now_ms()).await {
             Ok(ReserveOutcome::Reserved(r)) => CallOutcome::Forward(Ticket {
                 tool: tool.to_owned(),
-                reservation: Some(r),
+                reservation: Some((r, self.store.clone())),
             }),
             Ok(ReserveOutcome::Exceeded {
                 index,
@@ -182,15 +213,6 @@ impl Guard {
         }
     }
 
-    /// Ends a call: keeps or rolls back its reservation.
-    pub async fn settle(&self, ticket: Ticket, how: Settlement) {
-        if let (Some(r), Settlement::Failed) = (&ticket.reservation, how)
-            && let Err(e) = self.store.rollback(r).await
-        {
-            tracing::warn!(error = %e, tool = %ticket.tool, "could not roll back a failed call's reservation");
-        }
-    }
-
     /// Filters a `tools/list` response with the same evaluation that gates calls. `Ok(None)`:
     /// forward the original bytes. An unreadable list is an error: the caller fails closed.
     pub fn filter_list(
@@ -198,7 +220,8 @@ impl Guard {
         raw: &str,
         result: &serde_json::value::RawValue,
     ) -> Result<Option<String>, String> {
-        warden_protocol::filter_tools_list(raw, result, |name| self.policy.is_listed(name))
+        let policy = self.policy.current();
+        warden_protocol::filter_tools_list(raw, result, |name| policy.is_listed(name))
     }
 }
 

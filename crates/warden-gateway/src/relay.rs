@@ -26,6 +26,20 @@ use warden_protocol::{
 
 use crate::guard::{CallOutcome, Guard, Principal, Settlement, Ticket};
 
+/// Who sends a message and what decides it: the guard of their grant, the principal counters
+/// are keyed by, and the session key for counters of scope `session`. It travels with each
+/// message, so one relay can serve many callers (the stateless endpoint) and a reload can give
+/// a session a new guard between two calls.
+#[derive(Debug)]
+pub struct Caller {
+    /// Policy, counters and clock of this caller's grant.
+    pub guard: Arc<Guard>,
+    /// Who the caller is.
+    pub who: Principal,
+    /// Session key for counters of scope `session`.
+    pub session: String,
+}
+
 /// Where a message for the client goes. Each request carries its own; for stdio they are all
 /// clones of the one stdout writer.
 pub type Reply = mpsc::Sender<String>;
@@ -55,6 +69,7 @@ enum What {
     /// A client's `tools/list`; `paged` when it asked for a page after the first.
     List {
         paged: bool,
+        guard: Arc<Guard>,
     },
     Initialize {
         params: Value,
@@ -119,9 +134,6 @@ const CATALOG_MAX_PAGES: usize = 100;
 /// One client conversation over one upstream connection.
 #[derive(Debug)]
 pub struct Relay {
-    guard: Arc<Guard>,
-    who: Principal,
-    session: String,
     upstream: mpsc::Sender<String>,
     server_out: Option<Reply>,
     state: std::sync::Mutex<State>,
@@ -133,10 +145,6 @@ pub struct Relay {
 /// Options of a relay.
 #[derive(Debug)]
 pub struct RelayOptions {
-    /// Who the client is.
-    pub who: Principal,
-    /// Session key for counters of scope `session`.
-    pub session: String,
     /// Where upstream-initiated messages (server requests, notifications) go. `None` when the
     /// client cannot receive them (stateless HTTP clients): server requests are then refused
     /// with an error to the upstream.
@@ -145,11 +153,8 @@ pub struct RelayOptions {
 
 impl Relay {
     /// A relay sending to `upstream`.
-    pub fn new(guard: Arc<Guard>, upstream: mpsc::Sender<String>, opts: RelayOptions) -> Self {
+    pub fn new(upstream: mpsc::Sender<String>, opts: RelayOptions) -> Self {
         Relay {
-            guard,
-            who: opts.who,
-            session: opts.session,
             upstream,
             server_out: opts.server_out,
             state: std::sync::Mutex::new(State::default()),
@@ -171,7 +176,7 @@ impl Relay {
 
     /// Handles one message from the client. Answers (denials, errors) go to `reply`. Returns the
     /// upstream id when a request was forwarded, so a transport can cancel it.
-    pub async fn client_message(&self, raw: &str, reply: &Reply) -> Option<u64> {
+    pub async fn client_message(&self, raw: &str, reply: &Reply, caller: &Caller) -> Option<u64> {
         let msg = match warden_protocol::parse(raw) {
             Ok(m) => m,
             Err(e) => {
@@ -190,7 +195,7 @@ impl Relay {
                 None
             }
             Kind::Request { id, method } => {
-                self.client_request(&msg, id.get(), method, reply).await
+                self.client_request(&msg, id.get(), method, reply, caller).await
             }
         }
     }
@@ -245,8 +250,7 @@ impl Relay {
         match pending {
             Some(p) => {
                 if let What::Call(ticket) = p.what {
-                    let guard = self.guard.clone();
-                    tokio::spawn(async move { guard.settle(ticket, Settlement::Unknown).await });
+                    tokio::spawn(ticket.settle(Settlement::Unknown));
                 }
                 true
             }
@@ -260,6 +264,7 @@ impl Relay {
         id: &str,
         method: &str,
         reply: &Reply,
+        caller: &Caller,
     ) -> Option<u64> {
         let era = warden_protocol::request_era(msg);
         let mode = match self.establish(msg, era, method).await {
@@ -311,15 +316,15 @@ impl Relay {
                     let _ = reply.send(answer).await;
                     return None;
                 }
-                match self
+                match caller
                     .guard
                     .check_call(
                         id,
                         era,
                         &params.name,
                         &params.arguments,
-                        &self.who,
-                        &self.session,
+                        &caller.who,
+                        &caller.session,
                     )
                     .await
                 {
@@ -331,6 +336,7 @@ impl Relay {
                 }
             }
             "tools/list" => What::List {
+                guard: caller.guard.clone(),
                 paged: msg
                     .params
                     .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
@@ -419,7 +425,7 @@ impl Relay {
                 .await;
         }
         if let What::Call(ticket) = p.what {
-            self.guard.settle(ticket, how).await;
+            ticket.settle(how).await;
         }
     }
 
@@ -606,17 +612,17 @@ impl Relay {
                 } else {
                     Settlement::Succeeded
                 };
-                self.guard.settle(ticket, how).await;
+                ticket.settle(how).await;
                 None
             }
-            What::List { paged } if !is_error => {
+            What::List { paged, guard } if !is_error => {
                 if let Some(result) = msg.result {
                     self.learn_catalog(result, paged);
                 }
                 let filtered = msg
                     .result
                     .ok_or_else(|| "no result".to_owned())
-                    .and_then(|r| self.guard.filter_list(msg.raw, r));
+                    .and_then(|r| guard.filter_list(msg.raw, r));
                 match filtered {
                     Ok(f) => f,
                     Err(why) => {

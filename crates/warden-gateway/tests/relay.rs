@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use warden_gateway::clock::Clock;
-use warden_gateway::relay::{Relay, RelayOptions};
+use warden_gateway::relay::{Caller, Relay, RelayOptions};
 use warden_gateway::{Guard, Principal};
 use warden_policy::Policy;
 use warden_store::MemoryCounters;
@@ -26,6 +26,7 @@ impl Clock for FixedClock {
 
 struct Harness {
     relay: Arc<Relay>,
+    caller: Caller,
     log: tempfile::NamedTempFile,
     server_out: mpsc::Receiver<String>,
 }
@@ -57,20 +58,22 @@ async fn harness(policy: &str, era: DemoEra) -> Harness {
     });
     let policy = Arc::new(Policy::from_json("test.json", policy).unwrap());
     let guard = Arc::new(Guard::new(
-        policy,
+        Arc::new(policy),
         Arc::new(MemoryCounters::new()),
         Arc::new(FixedClock(1_000_000)),
     ));
     let (out_tx, server_out) = mpsc::channel(64);
     let relay = Arc::new(Relay::new(
-        guard,
         up_tx,
         RelayOptions {
-            who: Principal::local(),
-            session: "s1".into(),
             server_out: Some(out_tx),
         },
     ));
+    let caller = Caller {
+        guard,
+        who: Principal::local(),
+        session: "s1".into(),
+    };
     let pump = relay.clone();
     tokio::spawn(async move {
         let mut lines = BufReader::new(read).lines();
@@ -81,14 +84,15 @@ async fn harness(policy: &str, era: DemoEra) -> Harness {
     });
     Harness {
         relay,
+        caller,
         log,
         server_out,
     }
 }
 
-async fn ask(relay: &Relay, msg: &str) -> Value {
+async fn ask(h: &Harness, msg: &str) -> Value {
     let (tx, mut rx) = mpsc::channel(16);
-    relay.client_message(msg, &tx).await;
+    h.relay.client_message(msg, &tx, &h.caller).await;
     let answer = tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
         .expect("an answer within 10 s")
@@ -96,14 +100,15 @@ async fn ask(relay: &Relay, msg: &str) -> Value {
     serde_json::from_str(&answer).unwrap()
 }
 
-async fn init(relay: &Relay) {
-    let r = ask(relay, r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#).await;
+async fn init(h: &Harness) {
+    let r = ask(h, r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#).await;
     assert!(r["result"]["protocolVersion"].is_string(), "{r}");
     let (tx, _rx) = mpsc::channel(1);
-    relay
+    h.relay
         .client_message(
             r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
             &tx,
+            &h.caller,
         )
         .await;
 }
@@ -127,7 +132,7 @@ const ALLOW_ALL: &str = r#"{"version":"1","default":"allow"}"#;
 #[tokio::test]
 async fn clients_with_the_same_id_get_their_own_answers() {
     let h = harness(ALLOW_ALL, DemoEra::Both).await;
-    init(&h.relay).await;
+    init(&h).await;
     // Two requests with the same id in flight at once: the slow one must not get the fast
     // one's answer, and vice versa.
     let slow = call(
@@ -136,7 +141,7 @@ async fn clients_with_the_same_id_get_their_own_answers() {
         json!({"connection_id": "slow", "sleep_ms": 300}),
     );
     let fast = call("7", "connections.refresh", json!({"connection_id": "fast"}));
-    let (a, b) = tokio::join!(ask(&h.relay, &slow), ask(&h.relay, &fast));
+    let (a, b) = tokio::join!(ask(&h, &slow), ask(&h, &fast));
     assert_eq!(a["id"], 7);
     assert_eq!(b["id"], 7);
     assert!(
@@ -162,12 +167,13 @@ async fn clients_with_the_same_id_get_their_own_answers() {
 #[tokio::test]
 async fn answers_keep_the_clients_id_bytes() {
     let h = harness(ALLOW_ALL, DemoEra::Both).await;
-    init(&h.relay).await;
+    init(&h).await;
     let (tx, mut rx) = mpsc::channel(4);
     h.relay
         .client_message(
             r#"{"jsonrpc":"2.0","id":"ab\u0063","method":"tools/list"}"#,
             &tx,
+            &h.caller,
         )
         .await;
     let raw = rx.recv().await.unwrap();
@@ -177,19 +183,20 @@ async fn answers_keep_the_clients_id_bytes() {
 #[tokio::test]
 async fn cancellation_reaches_the_upstream_under_its_own_id() {
     let h = harness(ALLOW_ALL, DemoEra::Both).await;
-    init(&h.relay).await;
+    init(&h).await;
     let (tx, mut rx) = mpsc::channel(4);
     let slow = call(
         "\"c1\"",
         "connections.refresh",
         json!({"connection_id": "x", "sleep_ms": 2000}),
     );
-    h.relay.client_message(&slow, &tx).await;
+    h.relay.client_message(&slow, &tx, &h.caller).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     h.relay
         .client_message(
             r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"c1","reason":"user"}}"#,
             &tx,
+            &h.caller,
         )
         .await;
     // The demo server stops a cancelled call and sends nothing; the relay stopped waiting.
@@ -199,7 +206,7 @@ async fn cancellation_reaches_the_upstream_under_its_own_id() {
         "no answer after cancel: {got:?}"
     );
     // A later call still works.
-    let r = ask(&h.relay, &call("2", "connections.list", json!({}))).await;
+    let r = ask(&h, &call("2", "connections.list", json!({}))).await;
     assert_eq!(r["result"]["isError"], false, "{r}");
 }
 
@@ -208,10 +215,10 @@ async fn failed_calls_are_refunded_and_successful_ones_are_not() {
     let policy = r#"{"version":"1","default":"deny","tools":{"connections.refresh":{"limits":[
         {"counter":"r","window":"minute","max":2}]}}}"#;
     let h = harness(policy, DemoEra::Both).await;
-    init(&h.relay).await;
+    init(&h).await;
     for (i, fail) in ["error", "tool", "error", "tool"].iter().enumerate() {
         let r = ask(
-            &h.relay,
+            &h,
             &call(
                 &i.to_string(),
                 "connections.refresh",
@@ -230,7 +237,7 @@ async fn failed_calls_are_refunded_and_successful_ones_are_not() {
     }
     for i in 10..12 {
         let r = ask(
-            &h.relay,
+            &h,
             &call(
                 &i.to_string(),
                 "connections.refresh",
@@ -241,7 +248,7 @@ async fn failed_calls_are_refunded_and_successful_ones_are_not() {
         assert_eq!(r["result"]["isError"], false, "{r}");
     }
     let r = ask(
-        &h.relay,
+        &h,
         &call("12", "connections.refresh", json!({"connection_id": "a"})),
     )
     .await;
@@ -263,7 +270,7 @@ async fn failed_calls_are_refunded_and_successful_ones_are_not() {
 #[tokio::test]
 async fn an_upstream_that_dies_answers_every_waiting_request() {
     let h = harness(ALLOW_ALL, DemoEra::Both).await;
-    init(&h.relay).await;
+    init(&h).await;
     let (tx, mut rx) = mpsc::channel(4);
     h.relay
         .client_message(
@@ -273,6 +280,7 @@ async fn an_upstream_that_dies_answers_every_waiting_request() {
                 json!({"connection_id": "a", "sleep_ms": 5000}),
             ),
             &tx,
+            &h.caller,
         )
         .await;
     h.relay
@@ -285,21 +293,21 @@ async fn an_upstream_that_dies_answers_every_waiting_request() {
         "{r}"
     );
     // New requests are answered at once, not left hanging.
-    let r = ask(&h.relay, &call("6", "connections.list", json!({}))).await;
+    let r = ask(&h, &call("6", "connections.list", json!({}))).await;
     assert!(r["error"].is_object(), "{r}");
 }
 
 #[tokio::test]
 async fn malformed_client_messages_are_answered_and_not_forwarded() {
     let h = harness(ALLOW_ALL, DemoEra::Both).await;
-    init(&h.relay).await;
+    init(&h).await;
     for bad in [
         "{not json",
         "[]",
         r#"{"jsonrpc":"1.0","id":1,"method":"tools/list"}"#,
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{}}}"#,
     ] {
-        let r = ask(&h.relay, bad).await;
+        let r = ask(&h, bad).await;
         assert!(
             r["error"]["code"].as_i64().unwrap() <= -32600,
             "{bad} → {r}"
@@ -313,9 +321,9 @@ async fn tools_list_is_filtered_and_the_rest_is_byte_for_byte() {
     let policy = r#"{"version":"1","default":"deny","hide":["connections.list"],
         "tools":{"connections.*":{},"connections.delete":{"action":"deny"}}}"#;
     let h = harness(policy, DemoEra::Both).await;
-    init(&h.relay).await;
+    init(&h).await;
     let r = ask(
-        &h.relay,
+        &h,
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
     )
     .await;
@@ -327,7 +335,7 @@ async fn tools_list_is_filtered_and_the_rest_is_byte_for_byte() {
         .collect();
     assert_eq!(names, ["connections.refresh", "connections.delete"]);
     // The hidden tool is answered as unknown, with no trace of the policy.
-    let r = ask(&h.relay, &call("2", "connections.list", json!({}))).await;
+    let r = ask(&h, &call("2", "connections.list", json!({}))).await;
     assert_eq!(
         r["result"]["content"][0]["text"],
         "Unknown tool: connections.list"
@@ -335,7 +343,7 @@ async fn tools_list_is_filtered_and_the_rest_is_byte_for_byte() {
     assert!(r["result"]["_meta"].is_null());
     // The explicitly denied tool is listed but refused with its rule.
     let r = ask(
-        &h.relay,
+        &h,
         &call("3", "connections.delete", json!({"connection_id": "a"})),
     )
     .await;
@@ -352,14 +360,14 @@ async fn a_stateless_client_is_bridged_to_a_handshake_only_server() {
     let list = format!(
         r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{"_meta":{MODERN_META}}}}}"#
     );
-    let r = ask(&h.relay, &list).await;
+    let r = ask(&h, &list).await;
     assert_eq!(r["result"]["resultType"], "complete", "{r}");
     assert_eq!(r["result"]["cacheScope"], "private");
     assert!(!r["result"]["tools"].as_array().unwrap().is_empty());
     let discover = format!(
         r#"{{"jsonrpc":"2.0","id":2,"method":"server/discover","params":{{"_meta":{MODERN_META}}}}}"#
     );
-    let r = ask(&h.relay, &discover).await;
+    let r = ask(&h, &discover).await;
     assert_eq!(r["result"]["supportedVersions"][0], "2026-07-28", "{r}");
     assert_eq!(
         r["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
@@ -368,7 +376,7 @@ async fn a_stateless_client_is_bridged_to_a_handshake_only_server() {
     let c = format!(
         r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"connections.list","arguments":{{}},"_meta":{MODERN_META}}}}}"#
     );
-    let r = ask(&h.relay, &c).await;
+    let r = ask(&h, &c).await;
     assert_eq!(r["result"]["isError"], false, "{r}");
     assert_eq!(r["result"]["resultType"], "complete");
 }
@@ -376,12 +384,12 @@ async fn a_stateless_client_is_bridged_to_a_handshake_only_server() {
 #[tokio::test]
 async fn a_handshake_client_is_bridged_to_a_stateless_only_server() {
     let h = harness(ALLOW_ALL, DemoEra::StatelessOnly).await;
-    init(&h.relay).await;
-    let r = ask(&h.relay, &call("1", "connections.list", json!({}))).await;
+    init(&h).await;
+    let r = ask(&h, &call("1", "connections.list", json!({}))).await;
     assert_eq!(r["result"]["isError"], false, "{r}");
     let logged = logged_calls(&h);
     assert_eq!(logged[0]["protocol"], "2026-07-28", "{logged:?}");
-    let r = ask(&h.relay, r#"{"jsonrpc":"2.0","id":9,"method":"ping"}"#).await;
+    let r = ask(&h, r#"{"jsonrpc":"2.0","id":9,"method":"ping"}"#).await;
     assert_eq!(r["result"], json!({}));
     drop(h.server_out);
 }
@@ -392,10 +400,10 @@ async fn a_hidden_tool_cannot_be_told_from_one_that_does_not_exist() {
         let policy =
             format!(r#"{{"version":"1","default":"{default}","hide":["connections.list"]}}"#);
         let h = harness(&policy, DemoEra::Both).await;
-        init(&h.relay).await;
+        init(&h).await;
         // Whether or not the client listed the tools first, the answers are the same bytes.
-        let hidden = ask(&h.relay, &call("1", "connections.list", json!({}))).await;
-        let missing = ask(&h.relay, &call("1", "no.such.tool", json!({}))).await;
+        let hidden = ask(&h, &call("1", "connections.list", json!({}))).await;
+        let missing = ask(&h, &call("1", "no.such.tool", json!({}))).await;
         assert_eq!(
             hidden.to_string().replace("connections.list", "NAME"),
             missing.to_string().replace("no.such.tool", "NAME"),
@@ -413,7 +421,7 @@ async fn a_server_question_reaches_a_stateless_client_as_input_required() {
     let first = format!(
         r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"connections.refresh","arguments":{{"connection_id":"c","ask":"confirm"}},"_meta":{meta}}}}}"#
     );
-    let r = ask(&h.relay, &first).await;
+    let r = ask(&h, &first).await;
     assert_eq!(r["result"]["resultType"], "input_required", "{r}");
     let (key, question) = r["result"]["inputRequests"]
         .as_object()
@@ -428,7 +436,7 @@ async fn a_server_question_reaches_a_stateless_client_as_input_required() {
     let replay = format!(
         r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"connections.list","arguments":{{}},"requestState":"{state}","inputResponses":{{}},"_meta":{meta}}}}}"#
     );
-    let r = ask(&h.relay, &replay).await;
+    let r = ask(&h, &replay).await;
     assert_eq!(r["error"]["code"], -32602, "{r}");
 
     // The honest retry completes the upstream call.
@@ -438,7 +446,7 @@ async fn a_server_question_reaches_a_stateless_client_as_input_required() {
         "requestState": state,
         "inputResponses": {key: {"action": "accept", "content": {"confirm": true}}},
         "_meta": serde_json::from_str::<Value>(meta).unwrap()}});
-    let r = ask(&h.relay, &retry.to_string()).await;
+    let r = ask(&h, &retry.to_string()).await;
     assert_eq!(r["id"], 3);
     assert_eq!(r["result"]["resultType"], "complete", "{r}");
     assert!(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
-use warden_gateway::downstream::http::{HttpGateway, serve_http};
+use warden_gateway::downstream::http::{HttpGateway, Local, serve_http};
 use warden_gateway::{Guard, Limits, SystemClock, UpstreamSpec};
 use warden_policy::Policy;
 use warden_store::SqliteState;
@@ -90,16 +90,12 @@ pub(crate) async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         args: vec!["demo-upstream".into()],
     };
     let store = SqliteState::open(&dir)?;
-    let guard = Arc::new(Guard::new(
-        Arc::new(policy),
-        Arc::new(store),
-        Arc::new(SystemClock),
-    ));
+    let guard = Arc::new(Guard::fixed(policy, Arc::new(store), Arc::new(SystemClock)));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (is the port in use?)", args.listen))?;
     let url = format!("http://{}/mcp", listener.local_addr()?);
-    let gw = HttpGateway::new(guard, upstream, Limits::default());
+    let gw = HttpGateway::new(Arc::new(Local(guard)), upstream, Limits::default());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve_http(gw, listener, async {
         let _ = stop_rx.await;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use warden_gateway::downstream::http::{HttpGateway, serve_http};
+use warden_gateway::downstream::http::{HttpGateway, Local, serve_http};
 use warden_gateway::downstream::stdio::{StdioEnd, serve_stdio};
 use warden_gateway::{Guard, Limits, SystemClock, UpstreamSpec};
 use warden_store::SqliteState;
@@ -102,11 +102,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let upstream = upstream_spec(&args)?;
     let dir = state_dir(args.state_dir.clone())?;
     let store = SqliteState::open(&dir)?;
-    let guard = Arc::new(Guard::new(
-        Arc::new(policy),
-        Arc::new(store),
-        Arc::new(SystemClock),
-    ));
+    let guard = Arc::new(Guard::fixed(policy, Arc::new(store), Arc::new(SystemClock)));
     let limits = Limits::default();
     match args.listen {
         None => {
@@ -128,7 +124,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 "warden: serving MCP at http://{local}/mcp (upstream: {})",
                 upstream.describe()
             );
-            let gw = HttpGateway::new(guard, upstream, limits);
+            let gw = HttpGateway::new(Arc::new(Local(guard)), upstream, limits);
             serve_http(gw, listener, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -28,15 +28,52 @@ use tokio::sync::{OnceCell, mpsc};
 use warden_protocol::{ErrorCode, HeaderCheck, Kind, MODERN_VERSION, error_response};
 
 use crate::guard::{Guard, Principal};
-use crate::relay::{Relay, RelayOptions};
+use crate::relay::{Caller, Relay, RelayOptions};
 use crate::upstream::{Limits, UpstreamEvent, UpstreamSpec};
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
-/// Shared state of one HTTP listener.
+/// Decides who a request is from and which guard decides its calls. `warden run` admits
+/// everyone as the local principal; `warden serve` authenticates and looks up the grant.
+pub trait Gatekeeper: Send + Sync + std::fmt::Debug {
+    /// The caller of a request, or the response that refuses it (401, 403, 503).
+    fn admit<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+    ) -> futures::future::BoxFuture<'a, Result<Admitted, Response>>;
+}
+
+/// An admitted request's caller.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// Who is calling.
+    pub who: Principal,
+    /// What decides their calls.
+    pub guard: Arc<Guard>,
+}
+
+/// `warden run`'s gatekeeper: every request is the local principal under one guard.
+#[derive(Debug)]
+pub struct Local(pub Arc<Guard>);
+
+impl Gatekeeper for Local {
+    fn admit<'a>(
+        &'a self,
+        _headers: &'a HeaderMap,
+    ) -> futures::future::BoxFuture<'a, Result<Admitted, Response>> {
+        Box::pin(async move {
+            Ok(Admitted {
+                who: Principal::local(),
+                guard: self.0.clone(),
+            })
+        })
+    }
+}
+
+/// Shared state of one HTTP endpoint (one upstream server).
 #[derive(Debug)]
 pub struct HttpGateway {
-    guard: Arc<Guard>,
+    gatekeeper: Arc<dyn Gatekeeper>,
     upstream: UpstreamSpec,
     limits: Limits,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
@@ -45,6 +82,8 @@ pub struct HttpGateway {
 
 #[derive(Debug)]
 struct Session {
+    /// The identity that opened the session; only it may use the session.
+    identity: String,
     relay: Arc<Relay>,
     streams: Arc<Mutex<Streams>>,
     last_seen: Mutex<tokio::time::Instant>,
@@ -124,9 +163,13 @@ impl Streams {
 impl HttpGateway {
     /// A listener's state.
     /// Must be called within a Tokio runtime: it starts the task that ends idle sessions.
-    pub fn new(guard: Arc<Guard>, upstream: UpstreamSpec, limits: Limits) -> Arc<Self> {
+    pub fn new(
+        gatekeeper: Arc<dyn Gatekeeper>,
+        upstream: UpstreamSpec,
+        limits: Limits,
+    ) -> Arc<Self> {
         let gw = Arc::new(HttpGateway {
-            guard,
+            gatekeeper,
             upstream,
             limits,
             sessions: Mutex::new(HashMap::new()),
@@ -155,7 +198,9 @@ impl HttpGateway {
         Router::new()
             .route(
                 "/mcp",
-                post(handle_post).get(handle_get).delete(handle_delete),
+                post(|State(gw): State<Arc<HttpGateway>>, h: HeaderMap, b: Body| gw.post(h, b))
+                    .get(|State(gw): State<Arc<HttpGateway>>, h: HeaderMap| gw.get(h))
+                    .delete(|State(gw): State<Arc<HttpGateway>>, h: HeaderMap| gw.delete(h)),
             )
             // The body bound is ours (Limits::client_message_bytes), answered as JSON-RPC.
             .layer(axum::extract::DefaultBodyLimit::disable())
@@ -170,20 +215,11 @@ impl HttpGateway {
     /// Connects a new upstream and starts the task that feeds its messages to a relay.
     async fn open_relay(
         &self,
-        session: String,
         server_out: Option<mpsc::Sender<String>>,
     ) -> anyhow::Result<Arc<Relay>> {
         let conn = self.upstream.connect(&self.limits).await?;
         let crate::upstream::Conn { tx, mut rx, done } = conn;
-        let relay = Arc::new(Relay::new(
-            self.guard.clone(),
-            tx,
-            RelayOptions {
-                who: Principal::local(),
-                session,
-                server_out,
-            },
-        ));
+        let relay = Arc::new(Relay::new(tx, RelayOptions { server_out }));
         let weak = Arc::downgrade(&relay);
         tokio::spawn(async move {
             while let Some(ev) = rx.recv().await {
@@ -206,7 +242,7 @@ impl HttpGateway {
         let relay = self
             .stateless
             .get_or_try_init(|| async {
-                self.open_relay("stateless".into(), None)
+                self.open_relay(None)
                     .await
                     .map_err(|e| e.to_string())
             })
@@ -304,8 +340,48 @@ async fn read_body(body: Body, max: usize) -> Result<Bytes, ()> {
     }
 }
 
+impl HttpGateway {
+    /// Handles a POST: one client message.
+    pub async fn post(self: Arc<Self>, headers: HeaderMap, body: Body) -> Response {
+        let admitted = match self.gatekeeper.admit(&headers).await {
+            Ok(a) => a,
+            Err(refused) => return refused,
+        };
+        handle_post(self, admitted, headers, body).await
+    }
+
+    /// Handles a GET: the session's stream for server-initiated messages.
+    pub async fn get(self: Arc<Self>, headers: HeaderMap) -> Response {
+        let admitted = match self.gatekeeper.admit(&headers).await {
+            Ok(a) => a,
+            Err(refused) => return refused,
+        };
+        handle_get(self, admitted, headers).await
+    }
+
+    /// Handles a DELETE: ends a session.
+    pub async fn delete(self: Arc<Self>, headers: HeaderMap) -> Response {
+        let admitted = match self.gatekeeper.admit(&headers).await {
+            Ok(a) => a,
+            Err(refused) => return refused,
+        };
+        handle_delete(self, admitted, headers).await
+    }
+
+    /// The session `sid` if `who` opened it. Someone else's session is "not found": its
+    /// existence is not theirs to learn.
+    fn session_of(&self, sid: &str, who: &Principal) -> Option<Arc<Session>> {
+        self.sessions()
+            .get(sid)
+            .filter(|s| s.identity == who.identity)
+            .cloned()
+            .inspect(|s| s.touch())
+    }
+}
+
 async fn handle_post(
-    State(gw): State<Arc<HttpGateway>>,
+    gw: Arc<HttpGateway>,
+    admitted: Admitted,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -344,14 +420,15 @@ async fn handle_post(
     let modern = warden_protocol::request_era(&msg) == warden_protocol::Era::Modern
         || header_version == Some(MODERN_VERSION);
     if modern {
-        return stateless_post(&gw, &headers, &msg).await;
+        return stateless_post(&gw, admitted, &headers, &msg).await;
     }
-    session_post(&gw, &headers, &msg).await
+    session_post(&gw, admitted, &headers, &msg).await
 }
 
 /// A 2026-07-28 request: check headers against the body, then relay on the shared connection.
 async fn stateless_post(
     gw: &Arc<HttpGateway>,
+    admitted: Admitted,
     headers: &HeaderMap,
     msg: &warden_protocol::Message<'_>,
 ) -> Response {
@@ -389,12 +466,20 @@ async fn stateless_post(
             );
         }
     };
-    relay_request(relay, msg, None, accepts_sse(headers)).await
+    let caller = Caller {
+        guard: admitted.guard,
+        who: admitted.who,
+        // 2026-07-28 has no sessions: counters of scope `session` are shared by the
+        // stateless requests of this endpoint.
+        session: "stateless".into(),
+    };
+    relay_request(relay, msg, None, accepts_sse(headers), &caller).await
 }
 
 /// A handshake-era message: `initialize` opens a session, everything else needs one.
 async fn session_post(
     gw: &Arc<HttpGateway>,
+    admitted: Admitted,
     headers: &HeaderMap,
     msg: &warden_protocol::Message<'_>,
 ) -> Response {
@@ -403,7 +488,7 @@ async fn session_post(
         let sid = uuid::Uuid::new_v4().simple().to_string();
         let streams = Arc::new(Mutex::new(Streams::default()));
         let (out_tx, mut out_rx) = mpsc::channel::<String>(256);
-        let relay = match gw.open_relay(sid.clone(), Some(out_tx)).await {
+        let relay = match gw.open_relay(Some(out_tx)).await {
             Ok(r) => r,
             Err(e) => {
                 return json_error(
@@ -429,12 +514,19 @@ async fn session_post(
             }
         });
         let session = Arc::new(Session {
+            identity: admitted.who.identity.clone(),
             last_seen: Mutex::new(tokio::time::Instant::now()),
             relay: relay.clone(),
             streams,
         });
         gw.sessions().insert(sid.clone(), session.clone());
-        let mut resp = relay_request(relay, msg, Some(&session), accepts_sse(headers)).await;
+        let caller = Caller {
+            guard: admitted.guard,
+            who: admitted.who,
+            session: sid.clone(),
+        };
+        let mut resp =
+            relay_request(relay, msg, Some(&session), accepts_sse(headers), &caller).await;
         if let Ok(v) = HeaderValue::from_str(&sid) {
             resp.headers_mut().insert(SESSION_HEADER, v);
         }
@@ -448,7 +540,7 @@ async fn session_post(
             "Bad Request: Mcp-Session-Id header is required (send initialize first)",
         );
     };
-    let Some(session) = gw.sessions().get(sid).cloned().inspect(|s| s.touch()) else {
+    let Some(session) = gw.session_of(sid, &admitted.who) else {
         return json_error(
             StatusCode::NOT_FOUND,
             id,
@@ -465,6 +557,11 @@ async fn session_post(
             "Session ended because its upstream exited: initialize a new session",
         );
     }
+    let caller = Caller {
+        guard: admitted.guard,
+        who: admitted.who,
+        session: sid.to_owned(),
+    };
     match msg.kind {
         Kind::Request { .. } => {
             relay_request(
@@ -472,12 +569,13 @@ async fn session_post(
                 msg,
                 Some(&session),
                 accepts_sse(headers),
+                &caller,
             )
             .await
         }
         _ => {
             let (tx, mut rx) = mpsc::channel(8);
-            session.relay.client_message(msg.raw, &tx).await;
+            session.relay.client_message(msg.raw, &tx, &caller).await;
             drop(tx);
             // Notifications are answered only when refused (a malformed one).
             match rx.recv().await {
@@ -519,6 +617,7 @@ async fn relay_request(
     msg: &warden_protocol::Message<'_>,
     session: Option<&Arc<Session>>,
     sse_ok: bool,
+    caller: &Caller,
 ) -> Response {
     let client_id = msg.id().map(|i| i.get().to_owned()).unwrap_or_default();
     let (tx, mut rx) = mpsc::channel::<String>(64);
@@ -529,7 +628,7 @@ async fn relay_request(
         st.posts.push((slot, tx.clone()));
         (s.streams.clone(), slot)
     });
-    let upstream_id = relay.client_message(msg.raw, &tx).await;
+    let upstream_id = relay.client_message(msg.raw, &tx, caller).await;
     drop(tx);
     // 2026-07-28 cancels by closing the stream; in the handshake era a disconnect is not a
     // cancellation (clients send notifications/cancelled), so the call runs on.
@@ -613,11 +712,11 @@ fn is_answer(msg: &str, client_id: &str) -> bool {
     matches!(warden_protocol::parse(msg), Ok(m) if matches!(m.kind, Kind::Response { id: Some(id), .. } if id.get() == client_id))
 }
 
-async fn handle_get(State(gw): State<Arc<HttpGateway>>, headers: HeaderMap) -> Response {
+async fn handle_get(gw: Arc<HttpGateway>, admitted: Admitted, headers: HeaderMap) -> Response {
     let Some(sid) = header_str(&headers, SESSION_HEADER) else {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response();
     };
-    let Some(session) = gw.sessions().get(sid).cloned().inspect(|s| s.touch()) else {
+    let Some(session) = gw.session_of(sid, &admitted.who) else {
         return json_error(
             StatusCode::NOT_FOUND,
             None,
@@ -665,11 +764,15 @@ fn tokio_stream_from(rx: mpsc::Receiver<String>) -> impl futures::Stream<Item = 
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) })
 }
 
-async fn handle_delete(State(gw): State<Arc<HttpGateway>>, headers: HeaderMap) -> Response {
+async fn handle_delete(gw: Arc<HttpGateway>, admitted: Admitted, headers: HeaderMap) -> Response {
     let Some(sid) = header_str(&headers, SESSION_HEADER) else {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response();
     };
-    match gw.sessions().remove(sid) {
+    let removed = match gw.session_of(sid, &admitted.who) {
+        Some(_) => gw.sessions().remove(sid),
+        None => None,
+    };
+    match removed {
         // Dropping the session drops its relay and with it the upstream connection.
         Some(_) => StatusCode::OK.into_response(),
         None => json_error(
@@ -700,25 +803,10 @@ mod tests {
     use super::*;
 
     fn session() -> Session {
-        let policy =
-            warden_policy::Policy::from_json("p.json", r#"{"version":"1","default":"deny"}"#)
-                .expect("valid policy");
-        let guard = Arc::new(Guard::new(
-            Arc::new(policy),
-            Arc::new(warden_store::MemoryCounters::new()),
-            Arc::new(crate::SystemClock),
-        ));
         let (tx, _rx) = mpsc::channel(1);
-        let relay = Relay::new(
-            guard,
-            tx,
-            RelayOptions {
-                who: Principal::local(),
-                session: "s".into(),
-                server_out: None,
-            },
-        );
+        let relay = Relay::new(tx, RelayOptions { server_out: None });
         Session {
+            identity: "local".into(),
             relay: Arc::new(relay),
             streams: Arc::new(Mutex::new(Streams::default())),
             last_seen: Mutex::new(tokio::time::Instant::now()),

@@ -9,7 +9,7 @@ use warden_protocol::{ErrorCode, error_response};
 
 use crate::guard::{Guard, Principal};
 use crate::lines::{Line, LineReader};
-use crate::relay::{Relay, RelayOptions};
+use crate::relay::{Caller, Relay, RelayOptions};
 use crate::upstream::{Limits, UpstreamEvent, UpstreamSpec};
 
 /// How a stdio session ended.
@@ -41,14 +41,16 @@ pub async fn serve_stdio(
         }
     });
     let relay = Arc::new(Relay::new(
-        guard,
         conn.tx.clone(),
         RelayOptions {
-            who: Principal::local(),
-            session: format!("stdio-{}", std::process::id()),
             server_out: Some(out_tx.clone()),
         },
     ));
+    let caller = Caller {
+        guard,
+        who: Principal::local(),
+        session: format!("stdio-{}", std::process::id()),
+    };
     let crate::upstream::Conn { tx, mut rx, done } = conn;
     drop(tx);
     let (closed_tx, mut closed_rx) = mpsc::channel::<String>(1);
@@ -75,7 +77,7 @@ pub async fn serve_stdio(
                 Ok(None) => break StdioEnd::ClientClosed,
                 Ok(Some(Line::Message(line))) if line.trim().is_empty() => {}
                 Ok(Some(Line::Message(line))) => {
-                    relay.client_message(&line, &out_tx).await;
+                    relay.client_message(&line, &out_tx, &caller).await;
                 }
                 Ok(Some(Line::TooLong)) => {
                     let why = format!(
