@@ -15,6 +15,7 @@ pub mod downstream;
 pub mod guard;
 pub mod lines;
 pub mod relay;
+pub mod team;
 pub mod upstream;
 
 pub use clock::{Clock, SystemClock};

@@ -134,6 +134,8 @@ const CATALOG_MAX_PAGES: usize = 100;
 /// One client conversation over one upstream connection.
 #[derive(Debug)]
 pub struct Relay {
+    me: std::sync::Weak<Relay>,
+    timeout: Option<std::time::Duration>,
     upstream: mpsc::Sender<String>,
     server_out: Option<Reply>,
     state: std::sync::Mutex<State>,
@@ -149,19 +151,25 @@ pub struct RelayOptions {
     /// client cannot receive them (stateless HTTP clients): server requests are then refused
     /// with an error to the upstream.
     pub server_out: Option<Reply>,
+    /// How long a request may wait for the upstream's answer. On expiry the client gets an
+    /// error, the upstream gets `notifications/cancelled`, and a call's reservation stands (it
+    /// may have acted). `None`: no limit (`warden run`, where the client decides).
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Relay {
     /// A relay sending to `upstream`.
-    pub fn new(upstream: mpsc::Sender<String>, opts: RelayOptions) -> Self {
-        Relay {
+    pub fn new(upstream: mpsc::Sender<String>, opts: RelayOptions) -> Arc<Self> {
+        Arc::new_cyclic(|me| Relay {
+            me: me.clone(),
+            timeout: opts.timeout,
             upstream,
             server_out: opts.server_out,
             state: std::sync::Mutex::new(State::default()),
             mode: std::sync::Mutex::new(Mode::Unknown),
             handshake: Mutex::new(()),
             next_id: AtomicU64::new(1),
-        }
+        })
     }
 
     fn mode(&self) -> std::sync::MutexGuard<'_, Mode> {
@@ -195,7 +203,8 @@ impl Relay {
                 None
             }
             Kind::Request { id, method } => {
-                self.client_request(&msg, id.get(), method, reply, caller).await
+                self.client_request(&msg, id.get(), method, reply, caller)
+                    .await
             }
         }
     }
@@ -401,7 +410,9 @@ impl Relay {
             self.answer_closed(pending, &why, Settlement::Failed).await;
             return None;
         }
-        if self.upstream.send(out).await.is_err() {
+        if self.upstream.send(out).await.is_ok() {
+            self.arm_timeout(upstream_id);
+        } else {
             let removed = self.state().pending.remove(&upstream_id);
             if let Some(p) = removed {
                 self.answer_closed(p, "upstream connection is closed", Settlement::Failed)
@@ -410,6 +421,33 @@ impl Relay {
             return None;
         }
         Some(upstream_id)
+    }
+
+    /// Starts the clock on a forwarded request (see [`RelayOptions::timeout`]). A call parked
+    /// for the client's input is not timed out here: it has its own, longer limit.
+    fn arm_timeout(&self, upstream_id: u64) {
+        let Some(limit) = self.timeout else { return };
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(limit).await;
+            let Some(relay) = me.upgrade() else { return };
+            let expired = {
+                let mut st = relay.state();
+                match st.pending.get(&upstream_id) {
+                    Some(p) if p.reply.is_some() => st.pending.remove(&upstream_id),
+                    _ => None,
+                }
+            };
+            let Some(p) = expired else { return };
+            let why = format!(
+                "the upstream did not answer within {} s",
+                limit.as_secs_f64()
+            );
+            relay.answer_closed(p, &why, Settlement::Unknown).await;
+            let note = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                "params": {"requestId": upstream_id, "reason": why}});
+            relay.send_upstream(note.to_string()).await;
+        });
     }
 
     async fn answer_closed(&self, p: Pending, why: &str, how: Settlement) {
@@ -641,7 +679,7 @@ impl Relay {
                 }
             }
             What::Initialize { params } => {
-                if is_error {
+                if is_error && refuses_handshake(msg) {
                     // Maybe a 2026-07-28-only upstream: bridge, off the pump task (the bridge
                     // waits for upstream answers that this task delivers).
                     let this = self.clone();
@@ -1019,6 +1057,17 @@ fn restore_id(raw: &str, client_id: &str) -> Option<String> {
     warden_protocol::parse(raw)
         .ok()
         .and_then(|m| warden_protocol::replace_id(&m, client_id))
+}
+
+/// Whether an error answering `initialize` says the server does not speak the handshake era
+/// (-32022, or an error naming the versions it supports), as opposed to refusing a malformed
+/// request, which the client must see as it is.
+fn refuses_handshake(msg: &Message<'_>) -> bool {
+    let Ok(v) = serde_json::from_str::<Value>(msg.raw) else {
+        return false;
+    };
+    let error = &v["error"];
+    error["code"] == ErrorCode::UnsupportedVersion.code() || error["data"]["supported"].is_array()
 }
 
 /// Results that 2026-07-28 requires cache fields on.

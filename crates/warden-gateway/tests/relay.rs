@@ -63,12 +63,13 @@ async fn harness(policy: &str, era: DemoEra) -> Harness {
         Arc::new(FixedClock(1_000_000)),
     ));
     let (out_tx, server_out) = mpsc::channel(64);
-    let relay = Arc::new(Relay::new(
+    let relay = Relay::new(
         up_tx,
         RelayOptions {
             server_out: Some(out_tx),
+            timeout: Some(Duration::from_secs(3)),
         },
-    ));
+    );
     let caller = Caller {
         guard,
         who: Principal::local(),
@@ -322,11 +323,7 @@ async fn tools_list_is_filtered_and_the_rest_is_byte_for_byte() {
         "tools":{"connections.*":{},"connections.delete":{"action":"deny"}}}"#;
     let h = harness(policy, DemoEra::Both).await;
     init(&h).await;
-    let r = ask(
-        &h,
-        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
-    )
-    .await;
+    let r = ask(&h, r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#).await;
     let names: Vec<&str> = r["result"]["tools"]
         .as_array()
         .unwrap()
@@ -453,4 +450,28 @@ async fn a_server_question_reaches_a_stateless_client_as_input_required() {
         r["result"]["content"].to_string().contains("action=accept"),
         "{r}"
     );
+}
+
+#[tokio::test]
+async fn a_request_the_upstream_does_not_answer_in_time_gets_an_error() {
+    // The harness relays with a 3 s upstream timeout.
+    let h = harness(ALLOW_ALL, DemoEra::Both).await;
+    init(&h).await;
+    let slow = call(
+        "9",
+        "connections.refresh",
+        json!({"connection_id": "a", "sleep_ms": 8000}),
+    );
+    let r = ask(&h, &slow).await;
+    assert_eq!(r["id"], 9);
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer within 3 s"),
+        "{r}"
+    );
+    // The upstream was told to stop, and the relay still serves.
+    let r = ask(&h, &call("10", "connections.list", json!({}))).await;
+    assert_eq!(r["result"]["isError"], false, "{r}");
 }

@@ -131,6 +131,15 @@ pub enum StoreError {
         rolled_back_by: String,
     },
 
+    /// An API key with this id already exists; nothing was stored. Ids are
+    /// random, so this means a collision (make a new key) or a record
+    /// written twice.
+    #[error("an API key with id {id} already exists; create a new key")]
+    KeyExists {
+        /// The id that is taken.
+        id: String,
+    },
+
     /// The blocking task running a database operation panicked or was
     /// cancelled.
     #[error("state store task for {op} did not finish: {source}")]

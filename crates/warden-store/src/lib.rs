@@ -1,9 +1,10 @@
 //! Warden's state, behind small traits with an in-memory twin.
 //!
-//! Today: counters for policy limits ([`CounterStore`]), implemented in
-//! memory ([`MemoryCounters`]) and in SQLite ([`SqliteState`], the default:
-//! one file, `<state_dir>/warden.db`, shared safely by several processes).
-//! Audit, approvals, pins and keys, and the PostgreSQL and Redis backends,
+//! Today: counters for policy limits ([`CounterStore`]) and API key records
+//! ([`KeyStore`]), implemented in memory ([`MemoryCounters`],
+//! [`MemoryKeys`]) and in SQLite ([`SqliteState`], the default: one file,
+//! `<state_dir>/warden.db`, shared safely by several processes).
+//! Audit, approvals and pins, and the PostgreSQL and Redis backends,
 //! join as further traits and modules of the same shape: a trait and its
 //! semantics in a module of their own, an in-memory twin beside it, and a
 //! SQLite implementation under [`sqlite`] adding its tables through a new
@@ -20,6 +21,7 @@
 
 pub mod counters;
 mod error;
+pub mod keys;
 pub mod sqlite;
 
 use std::future::Future;
@@ -27,6 +29,7 @@ use std::pin::Pin;
 
 pub use counters::{CounterStore, LimitCheck, MemoryCounters, Reservation, ReserveOutcome};
 pub use error::StoreError;
+pub use keys::{KeyRecord, KeyStatus, KeyStore, MemoryKeys};
 pub use sqlite::SqliteState;
 
 /// The future returned by the store traits' methods: boxed and `Send`, so the

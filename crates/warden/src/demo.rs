@@ -88,6 +88,7 @@ pub(crate) async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let upstream = UpstreamSpec::Command {
         program: exe_str.clone(),
         args: vec!["demo-upstream".into()],
+        env: Vec::new(),
     };
     let store = SqliteState::open(&dir)?;
     let guard = Arc::new(Guard::fixed(policy, Arc::new(store), Arc::new(SystemClock)));

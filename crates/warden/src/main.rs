@@ -4,7 +4,9 @@
 
 mod check;
 mod demo;
+mod keys;
 mod run;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +25,11 @@ struct Cli {
 enum Command {
     /// Protect one MCP server: relay a client to it through a policy.
     Run(run::RunArgs),
+    /// Manage API keys: create (shown once), list, revoke.
+    Keys(keys::KeysArgs),
+    /// Run the team gateway: many servers, identities, grants and credentials, from a
+    /// configuration file (docs/gateway.md).
+    Serve(serve::ServeArgs),
     /// Validate policy files; every problem is printed with its JSON Pointer and line:column.
     Check {
         /// Policy files to check.
@@ -42,6 +49,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { files } => check::check(&files),
         Command::Run(args) => run_async(run::run(args)),
+        Command::Serve(args) => run_async(serve::serve(args)),
+        Command::Keys(args) => run_async(keys::keys(args)),
         Command::Demo(args) => run_async(demo::demo(args)),
         Command::DemoUpstream(args) => run_async(demo::upstream(args)),
     }

@@ -40,8 +40,13 @@ mod reqwest_url {
     pub(crate) type Url = warden_gateway::upstream::Url;
 }
 
+/// The state dir: `explicit` (`--state-dir`), else `$WARDEN_STATE_DIR`, else the platform data
+/// dir. Every command that reads or writes state resolves it here, so they all agree.
 pub(crate) fn state_dir(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    match explicit {
+    let from_env = std::env::var_os("WARDEN_STATE_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    match explicit.or(from_env) {
         Some(dir) => Ok(dir),
         None => dirs::data_dir()
             .map(|d| d.join("warden"))
@@ -71,6 +76,7 @@ pub(crate) fn upstream_spec(args: &RunArgs) -> anyhow::Result<UpstreamSpec> {
         (None, Some((program, args))) => Ok(UpstreamSpec::Command {
             program: program.clone(),
             args: args.to_vec(),
+            env: Vec::new(),
         }),
         (None, None) => anyhow::bail!(
             "no upstream: give the server's command after --, for example `warden run --policy policy.json -- npx -y @modelcontextprotocol/server-everything`, or --upstream URL"

@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use futures::StreamExt;
-use tokio::sync::{OnceCell, mpsc};
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, mpsc};
 use warden_protocol::{ErrorCode, HeaderCheck, Kind, MODERN_VERSION, error_response};
 
 use crate::guard::{Guard, Principal};
@@ -78,12 +78,16 @@ pub struct HttpGateway {
     limits: Limits,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     stateless: OnceCell<Arc<Relay>>,
+    /// Requests in flight, across the whole gateway (shared by a team's endpoints).
+    inflight: Option<Arc<Semaphore>>,
 }
 
 #[derive(Debug)]
 struct Session {
     /// The identity that opened the session; only it may use the session.
     identity: String,
+    /// Requests in flight in this session.
+    inflight: Option<Arc<Semaphore>>,
     relay: Arc<Relay>,
     streams: Arc<Mutex<Streams>>,
     last_seen: Mutex<tokio::time::Instant>,
@@ -109,8 +113,9 @@ impl Session {
     }
 }
 
-/// A handshake-era session nobody has used for this long is ended with its upstream connection
-/// (clients that vanish without `DELETE` must not keep a server process each).
+/// The default of [`Limits::session_idle`]: a handshake-era session nobody has used for this
+/// long is ended with its upstream connection (clients that vanish without `DELETE` must not
+/// keep a server process each).
 pub const SESSION_IDLE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// Where upstream-initiated messages of a session go: the GET stream if one is open, else the
@@ -168,7 +173,22 @@ impl HttpGateway {
         upstream: UpstreamSpec,
         limits: Limits,
     ) -> Arc<Self> {
+        let inflight = limits
+            .max_concurrent_requests
+            .map(|n| Arc::new(Semaphore::new(n)));
+        Self::sharing(gatekeeper, upstream, limits, inflight)
+    }
+
+    /// Like [`HttpGateway::new`], counting requests in flight in `inflight` (shared by several
+    /// endpoints of one gateway) instead of a semaphore of its own.
+    pub fn sharing(
+        gatekeeper: Arc<dyn Gatekeeper>,
+        upstream: UpstreamSpec,
+        limits: Limits,
+        inflight: Option<Arc<Semaphore>>,
+    ) -> Arc<Self> {
         let gw = Arc::new(HttpGateway {
+            inflight,
             gatekeeper,
             upstream,
             limits,
@@ -182,7 +202,7 @@ impl HttpGateway {
                 tick.tick().await;
                 let Some(gw) = weak.upgrade() else { break };
                 gw.sessions().retain(|id, s| {
-                    let keep = !s.is_idle(SESSION_IDLE) && !s.relay.is_closed();
+                    let keep = !s.is_idle(gw.limits.session_idle) && !s.relay.is_closed();
                     if !keep {
                         tracing::info!(session = %id, "ending an idle or ended session");
                     }
@@ -204,7 +224,10 @@ impl HttpGateway {
             )
             // The body bound is ours (Limits::client_message_bytes), answered as JSON-RPC.
             .layer(axum::extract::DefaultBodyLimit::disable())
-            .layer(axum::middleware::from_fn(check_origin))
+            .layer(axum::middleware::from_fn_with_state(
+                AllowedHosts::from(Vec::new()),
+                check_origin,
+            ))
             .with_state(self.clone())
     }
 
@@ -219,7 +242,13 @@ impl HttpGateway {
     ) -> anyhow::Result<Arc<Relay>> {
         let conn = self.upstream.connect(&self.limits).await?;
         let crate::upstream::Conn { tx, mut rx, done } = conn;
-        let relay = Arc::new(Relay::new(tx, RelayOptions { server_out }));
+        let relay = Relay::new(
+            tx,
+            RelayOptions {
+                server_out,
+                timeout: self.limits.upstream_timeout,
+            },
+        );
         let weak = Arc::downgrade(&relay);
         tokio::spawn(async move {
             while let Some(ev) = rx.recv().await {
@@ -241,22 +270,28 @@ impl HttpGateway {
     async fn stateless_relay(&self) -> Result<Arc<Relay>, String> {
         let relay = self
             .stateless
-            .get_or_try_init(|| async {
-                self.open_relay(None)
-                    .await
-                    .map_err(|e| e.to_string())
-            })
+            .get_or_try_init(|| async { self.open_relay(None).await.map_err(|e| e.to_string()) })
             .await?;
         Ok(relay.clone())
     }
 }
 
+/// Host names served besides `localhost` and IP addresses (`listen.allowed_hosts`).
+pub type AllowedHosts = Arc<[String]>;
+
 /// Against DNS rebinding: a web page must not reach a gateway on this machine through a
 /// hostname that resolves to it. A request that names an `Origin` is served only when that
 /// origin is this machine (`localhost`, `127.0.0.1`, `[::1]`); requests without `Origin` (MCP
 /// clients that are not browsers) are served. The `Host` header must name this machine or an
-/// IP address, so a rebound hostname is refused even when a browser omits `Origin`.
-async fn check_origin(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+/// IP address, so a rebound hostname is refused even when a browser omits `Origin`. Names in
+/// `allowed` (the team gateway's `listen.allowed_hosts`) are served too.
+pub async fn check_origin(
+    State(allowed): State<AllowedHosts>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let is_local_host =
+        |h: &str| is_local_host(h) || allowed.iter().any(|a| a.eq_ignore_ascii_case(h));
     let headers = req.headers();
     if let Some(origin) = headers.get(header::ORIGIN) {
         let host = origin
@@ -343,11 +378,24 @@ async fn read_body(body: Body, max: usize) -> Result<Bytes, ()> {
 impl HttpGateway {
     /// Handles a POST: one client message.
     pub async fn post(self: Arc<Self>, headers: HeaderMap, body: Body) -> Response {
+        // Over the limit, say so at once (503 with Retry-After) rather than queue without bound.
+        let mut permits = Vec::new();
+        if let Some(sem) = &self.inflight {
+            match sem.clone().try_acquire_owned() {
+                Ok(p) => permits.push(p),
+                Err(_) => {
+                    return busy(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the gateway is at its limit of requests in flight (limits.max_concurrent_requests)",
+                    );
+                }
+            }
+        }
         let admitted = match self.gatekeeper.admit(&headers).await {
             Ok(a) => a,
             Err(refused) => return refused,
         };
-        handle_post(self, admitted, headers, body).await
+        handle_post(self, admitted, headers, body, permits).await
     }
 
     /// Handles a GET: the session's stream for server-initiated messages.
@@ -379,11 +427,22 @@ impl HttpGateway {
     }
 }
 
+/// A refusal for load: the client may retry in a second.
+fn busy(status: StatusCode, why: &str) -> Response {
+    let mut resp = json_error(status, None, ErrorCode::Server, why);
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
+}
+
+type Permits = Vec<OwnedSemaphorePermit>;
+
 async fn handle_post(
     gw: Arc<HttpGateway>,
     admitted: Admitted,
     headers: HeaderMap,
     body: Body,
+    permits: Permits,
 ) -> Response {
     let Ok(body) = read_body(body, gw.limits.client_message_bytes).await else {
         let why = format!(
@@ -420,9 +479,9 @@ async fn handle_post(
     let modern = warden_protocol::request_era(&msg) == warden_protocol::Era::Modern
         || header_version == Some(MODERN_VERSION);
     if modern {
-        return stateless_post(&gw, admitted, &headers, &msg).await;
+        return stateless_post(&gw, admitted, &headers, &msg, permits).await;
     }
-    session_post(&gw, admitted, &headers, &msg).await
+    session_post(&gw, admitted, &headers, &msg, permits).await
 }
 
 /// A 2026-07-28 request: check headers against the body, then relay on the shared connection.
@@ -431,6 +490,7 @@ async fn stateless_post(
     admitted: Admitted,
     headers: &HeaderMap,
     msg: &warden_protocol::Message<'_>,
+    permits: Permits,
 ) -> Response {
     let id = msg.id().map(|i| i.get());
     let check = HeaderCheck {
@@ -473,7 +533,7 @@ async fn stateless_post(
         // stateless requests of this endpoint.
         session: "stateless".into(),
     };
-    relay_request(relay, msg, None, accepts_sse(headers), &caller).await
+    relay_request(relay, msg, None, accepts_sse(headers), &caller, permits).await
 }
 
 /// A handshake-era message: `initialize` opens a session, everything else needs one.
@@ -482,6 +542,7 @@ async fn session_post(
     admitted: Admitted,
     headers: &HeaderMap,
     msg: &warden_protocol::Message<'_>,
+    mut permits: Permits,
 ) -> Response {
     let id = msg.id().map(|i| i.get());
     if msg.method() == Some("initialize") {
@@ -514,6 +575,10 @@ async fn session_post(
             }
         });
         let session = Arc::new(Session {
+            inflight: gw
+                .limits
+                .max_concurrent_per_session
+                .map(|n| Arc::new(Semaphore::new(n))),
             identity: admitted.who.identity.clone(),
             last_seen: Mutex::new(tokio::time::Instant::now()),
             relay: relay.clone(),
@@ -525,8 +590,15 @@ async fn session_post(
             who: admitted.who,
             session: sid.clone(),
         };
-        let mut resp =
-            relay_request(relay, msg, Some(&session), accepts_sse(headers), &caller).await;
+        let mut resp = relay_request(
+            relay,
+            msg,
+            Some(&session),
+            accepts_sse(headers),
+            &caller,
+            permits,
+        )
+        .await;
         if let Ok(v) = HeaderValue::from_str(&sid) {
             resp.headers_mut().insert(SESSION_HEADER, v);
         }
@@ -564,12 +636,24 @@ async fn session_post(
     };
     match msg.kind {
         Kind::Request { .. } => {
+            if let Some(sem) = &session.inflight {
+                match sem.clone().try_acquire_owned() {
+                    Ok(p) => permits.push(p),
+                    Err(_) => {
+                        return busy(
+                            StatusCode::TOO_MANY_REQUESTS,
+                            "this session is at its limit of requests in flight (limits.max_concurrent_per_session)",
+                        );
+                    }
+                }
+            }
             relay_request(
                 session.relay.clone(),
                 msg,
                 Some(&session),
                 accepts_sse(headers),
                 &caller,
+                permits,
             )
             .await
         }
@@ -618,6 +702,7 @@ async fn relay_request(
     session: Option<&Arc<Session>>,
     sse_ok: bool,
     caller: &Caller,
+    permits: Permits,
 ) -> Response {
     let client_id = msg.id().map(|i| i.get().to_owned()).unwrap_or_default();
     let (tx, mut rx) = mpsc::channel::<String>(64);
@@ -682,9 +767,10 @@ async fn relay_request(
         };
         return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     }
+    // The permits travel with the stream: the request is in flight until its answer is sent.
     let stream = futures::stream::unfold(
-        (Some(first), rx, guard, client_id, Some(unregister)),
-        |(next, mut rx, mut guard, client_id, mut unregister)| async move {
+        (Some(first), rx, guard, client_id, Some(unregister), permits),
+        |(next, mut rx, mut guard, client_id, mut unregister, permits)| async move {
             let msg = match next {
                 Some(m) => m,
                 None => rx.recv().await?,
@@ -701,7 +787,7 @@ async fn relay_request(
             let event = format!("event: message\ndata: {msg}\n\n");
             Some((
                 Ok::<_, Infallible>(Bytes::from(event)),
-                (None, rx, guard, client_id, unregister),
+                (None, rx, guard, client_id, unregister, permits),
             ))
         },
     );
@@ -804,10 +890,17 @@ mod tests {
 
     fn session() -> Session {
         let (tx, _rx) = mpsc::channel(1);
-        let relay = Relay::new(tx, RelayOptions { server_out: None });
+        let relay = Relay::new(
+            tx,
+            RelayOptions {
+                server_out: None,
+                timeout: None,
+            },
+        );
         Session {
+            inflight: None,
             identity: "local".into(),
-            relay: Arc::new(relay),
+            relay,
             streams: Arc::new(Mutex::new(Streams::default())),
             last_seen: Mutex::new(tokio::time::Instant::now()),
         }

@@ -40,12 +40,13 @@ pub async fn serve_stdio(
             }
         }
     });
-    let relay = Arc::new(Relay::new(
+    let relay = Relay::new(
         conn.tx.clone(),
         RelayOptions {
             server_out: Some(out_tx.clone()),
+            timeout: limits.upstream_timeout,
         },
-    ));
+    );
     let caller = Caller {
         guard,
         who: Principal::local(),

@@ -13,9 +13,15 @@ use crate::lines::{Line, LineReader};
 /// Spawns `program args` with piped stdin/stdout (stderr is inherited, so the server's logs
 /// reach the operator) in its own process group, so that shutdown reaches the whole tree
 /// (`npx`, shells and wrappers spawn grandchildren).
-pub fn spawn_child(program: &str, args: &[String], limits: &Limits) -> anyhow::Result<Conn> {
+pub fn spawn_child(
+    program: &str,
+    args: &[String],
+    env: &[(String, String)],
+    limits: &Limits,
+) -> anyhow::Result<Conn> {
     let mut child = Command::new(program)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -20,6 +20,9 @@ pub enum UpstreamSpec {
         program: String,
         /// Its arguments.
         args: Vec<String>,
+        /// Environment variables set for it, on top of the gateway's own (upstream credentials
+        /// come from here, never from the client).
+        env: Vec<(String, String)>,
     },
     /// A Streamable HTTP endpoint.
     Http {
@@ -35,7 +38,7 @@ impl UpstreamSpec {
     /// Opens one connection (spawns one process, or prepares one HTTP session).
     pub async fn connect(&self, limits: &Limits) -> anyhow::Result<Conn> {
         match self {
-            UpstreamSpec::Command { program, args } => spawn_child(program, args, limits),
+            UpstreamSpec::Command { program, args, env } => spawn_child(program, args, env, limits),
             UpstreamSpec::Http { url, headers } => {
                 connect_http(url.clone(), headers.clone(), limits)
             }
@@ -45,7 +48,7 @@ impl UpstreamSpec {
     /// A short description for logs and messages.
     pub fn describe(&self) -> String {
         match self {
-            UpstreamSpec::Command { program, args } => std::iter::once(program.as_str())
+            UpstreamSpec::Command { program, args, .. } => std::iter::once(program.as_str())
                 .chain(args.iter().map(String::as_str))
                 .collect::<Vec<_>>()
                 .join(" "),
@@ -62,6 +65,14 @@ pub struct Limits {
     /// Largest message accepted from an upstream, in bytes. Default 64 MiB (tool results may
     /// carry images and files).
     pub upstream_message_bytes: usize,
+    /// How long a request may wait for the upstream's answer. Default: no limit.
+    pub upstream_timeout: Option<std::time::Duration>,
+    /// An HTTP session without requests for this long ends. Default 30 minutes.
+    pub session_idle: std::time::Duration,
+    /// Requests in flight on one HTTP endpoint (503 beyond). Default: no limit.
+    pub max_concurrent_requests: Option<usize>,
+    /// Requests in flight in one HTTP session (429 beyond). Default: no limit.
+    pub max_concurrent_per_session: Option<usize>,
 }
 
 impl Default for Limits {
@@ -69,6 +80,10 @@ impl Default for Limits {
         Limits {
             client_message_bytes: 4 << 20,
             upstream_message_bytes: 64 << 20,
+            upstream_timeout: None,
+            session_idle: crate::downstream::http::SESSION_IDLE,
+            max_concurrent_requests: None,
+            max_concurrent_per_session: None,
         }
     }
 }

@@ -24,14 +24,15 @@ pub struct Migration {
 }
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "counter entries (sliding-window log)",
-    // AUTOINCREMENT: ids of deleted rows are never reused, so rolling back a
-    // stale reservation handle cannot delete a newer entry.
-    // expires_ms: at_ms + the largest window seen for the key; pruning
-    // deletes rows with expires_ms <= now through its own index.
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "counter entries (sliding-window log)",
+        // AUTOINCREMENT: ids of deleted rows are never reused, so rolling back a
+        // stale reservation handle cannot delete a newer entry.
+        // expires_ms: at_ms + the largest window seen for the key; pruning
+        // deletes rows with expires_ms <= now through its own index.
+        sql: "
         CREATE TABLE counter_entries (
             id         INTEGER PRIMARY KEY AUTOINCREMENT,
             key        TEXT    NOT NULL,
@@ -42,7 +43,27 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         CREATE INDEX counter_entries_key_at ON counter_entries (key, at_ms);
         CREATE INDEX counter_entries_expires ON counter_entries (expires_ms);
     ",
-}];
+    },
+    Migration {
+        version: 2,
+        description: "API keys (hashed, never the key itself)",
+        // key_hash: SHA-256 of the whole key string, 32 bytes. expires_ms and
+        // revoked_ms are NULL while they do not apply. Rows are never
+        // deleted, so audit entries can always be traced to an identity.
+        sql: "
+        CREATE TABLE api_keys (
+            id         TEXT    PRIMARY KEY NOT NULL,
+            identity   TEXT    NOT NULL,
+            key_hash   BLOB    NOT NULL CHECK (length(key_hash) = 32),
+            created_ms INTEGER NOT NULL,
+            expires_ms INTEGER,
+            revoked_ms INTEGER,
+            label      TEXT
+        );
+        CREATE INDEX api_keys_identity ON api_keys (identity, created_ms);
+    ",
+    },
+];
 
 /// The schema version this build writes.
 pub fn latest_version() -> u32 {

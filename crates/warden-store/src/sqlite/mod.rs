@@ -17,6 +17,7 @@
 //! before failing with [`StoreError::Busy`].
 
 mod counters;
+mod keys;
 pub mod migrations;
 
 use std::fmt;
@@ -38,7 +39,7 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Warden's state in `<state_dir>/warden.db`.
 ///
 /// Cheap to clone: clones share one connection. Implements
-/// [`CounterStore`](crate::CounterStore). Separate instances (or processes)
+/// [`CounterStore`](crate::CounterStore) and [`KeyStore`](crate::KeyStore). Separate instances (or processes)
 /// on the same directory share all state through the file.
 #[derive(Clone)]
 pub struct SqliteState {

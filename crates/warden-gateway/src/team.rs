@@ -1,0 +1,409 @@
+//! `warden serve`: one gateway in front of many servers, for many identities.
+//!
+//! A request to `/mcp/<server>` is authenticated (API key or JWT, `warden-auth`), its identity's
+//! grant for that server is looked up in the live configuration, and the grant's policy decides
+//! its calls through the same [`HttpGateway`], [`Relay`](crate::relay::Relay) and
+//! [`Guard`] as `warden run`. Nothing here decides a call: it only says who is calling and
+//! which policy applies.
+//!
+//! Reload swaps the whole configuration at once. Policies are read per call (a grant's
+//! [`PolicySource`] looks its policy up in the configuration in force), so a new rule applies to
+//! the next call of every open session, and a call already decided finishes under the version
+//! it was decided with. Endpoints of servers whose definition did not change are kept, with
+//! their sessions; removed servers' endpoints end with their sessions.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use warden_auth::Authenticator;
+use warden_config::{Config, Server, Transport};
+use warden_policy::Policy;
+use warden_protocol::{ErrorCode, error_response};
+use warden_store::CounterStore;
+
+use crate::clock::Clock;
+use crate::downstream::http::{Admitted, AllowedHosts, Gatekeeper, HttpGateway, check_origin};
+use crate::guard::{Guard, PolicySource, Principal};
+use crate::upstream::{HeaderMap as UpstreamHeaders, HeaderName, HeaderValue as UpHeaderValue};
+use crate::upstream::{Limits, UpstreamSpec};
+
+/// The running team gateway.
+#[derive(Debug)]
+pub struct Team {
+    config: ArcSwap<Config>,
+    endpoints: ArcSwap<HashMap<String, Endpoint>>,
+    auth: ArcSwap<Authenticator>,
+    store: Arc<dyn CounterStore>,
+    clock: Arc<dyn Clock>,
+    deny_all: Arc<Policy>,
+    reload: std::sync::Mutex<()>,
+    /// Requests in flight across all endpoints (`limits.max_concurrent_requests`).
+    inflight: Arc<tokio::sync::Semaphore>,
+}
+
+#[derive(Debug, Clone)]
+struct Endpoint {
+    server: Server,
+    limits: warden_config::EdgeLimits,
+    gateway: Arc<HttpGateway>,
+}
+
+/// Turns a configured server into an upstream to connect to.
+pub fn upstream_spec(server: &Server) -> Result<UpstreamSpec, String> {
+    match server {
+        Server::Command {
+            command, args, env, ..
+        } => Ok(UpstreamSpec::Command {
+            program: command.clone(),
+            args: args.clone(),
+            env: env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        }),
+        Server::Http {
+            transport: Transport::Sse,
+            url,
+            ..
+        } => Err(format!(
+            "{url}: legacy HTTP+SSE upstreams are not supported yet; use the server's Streamable HTTP endpoint"
+        )),
+        Server::Http { url, headers, .. } => {
+            let url = url.parse().map_err(|e| format!("{url}: {e}"))?;
+            let mut map = UpstreamHeaders::new();
+            for (k, v) in headers {
+                let name =
+                    HeaderName::from_bytes(k.as_bytes()).map_err(|e| format!("header {k}: {e}"))?;
+                let value = UpHeaderValue::from_str(v).map_err(|e| format!("header {k}: {e}"))?;
+                map.append(name, value);
+            }
+            Ok(UpstreamSpec::Http { url, headers: map })
+        }
+    }
+}
+
+impl Team {
+    /// Starts from a validated configuration. Fails when a server cannot be served.
+    pub fn new(
+        config: Config,
+        auth: Authenticator,
+        store: Arc<dyn CounterStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Self>, String> {
+        let deny_all = Arc::new(
+            Policy::from_json("(no policy)", r#"{"version":"1","default":"deny"}"#)
+                .map_err(|p| p.to_string())?,
+        );
+        let inflight = Arc::new(tokio::sync::Semaphore::new(
+            config.limits.max_concurrent_requests,
+        ));
+        let team = Arc::new(Team {
+            inflight,
+            config: ArcSwap::from_pointee(config),
+            endpoints: ArcSwap::from_pointee(HashMap::new()),
+            auth: ArcSwap::from_pointee(auth),
+            store,
+            clock,
+            deny_all,
+            reload: std::sync::Mutex::new(()),
+        });
+        let endpoints = team.endpoints_for(&team.config(), &HashMap::new())?;
+        team.endpoints.store(Arc::new(endpoints));
+        Ok(team)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// Applies a new, already validated configuration (and, when given, a new authenticator).
+    /// If any server of the new configuration cannot be served, nothing changes.
+    pub fn reload(
+        self: &Arc<Self>,
+        config: Config,
+        auth: Option<Authenticator>,
+    ) -> Result<(), String> {
+        let _one_at_a_time = self.reload.lock().unwrap_or_else(|p| p.into_inner());
+        let endpoints = self.endpoints_for(&config, &self.endpoints.load())?;
+        self.config.store(Arc::new(config));
+        self.endpoints.store(Arc::new(endpoints));
+        if let Some(auth) = auth {
+            self.auth.store(Arc::new(auth));
+        }
+        Ok(())
+    }
+
+    /// Endpoints for `config`, reusing those whose server and limits did not change.
+    fn endpoints_for(
+        self: &Arc<Self>,
+        config: &Config,
+        current: &HashMap<String, Endpoint>,
+    ) -> Result<HashMap<String, Endpoint>, String> {
+        let mut out = HashMap::new();
+        for (name, server) in &config.servers {
+            if let Some(e) = current.get(name)
+                && e.server == *server
+                && e.limits == config.limits
+            {
+                out.insert(name.clone(), e.clone());
+                continue;
+            }
+            let spec = upstream_spec(server).map_err(|e| format!("servers.{name}: {e}"))?;
+            if matches!(
+                server,
+                Server::Command {
+                    lifecycle: warden_config::Lifecycle::Shared,
+                    ..
+                }
+            ) {
+                tracing::warn!(server = %name, "lifecycle \"shared\" is not implemented yet: each session gets its own process");
+            }
+            let limits = Limits {
+                client_message_bytes: config.limits.max_body_bytes,
+                upstream_timeout: Some(server.timeout().unwrap_or(config.limits.upstream_timeout)),
+                session_idle: config.limits.session_idle,
+                max_concurrent_requests: Some(config.limits.max_concurrent_requests),
+                max_concurrent_per_session: Some(config.limits.max_concurrent_per_session),
+                ..Limits::default()
+            };
+            let keeper = Arc::new(ServerGatekeeper {
+                team: Arc::downgrade(self),
+                server: name.clone(),
+            });
+            out.insert(
+                name.clone(),
+                Endpoint {
+                    server: server.clone(),
+                    limits: config.limits,
+                    gateway: HttpGateway::sharing(
+                        keeper,
+                        spec,
+                        limits,
+                        Some(self.inflight.clone()),
+                    ),
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    fn endpoint(&self, server: &str) -> Option<Arc<HttpGateway>> {
+        self.endpoints.load().get(server).map(|e| e.gateway.clone())
+    }
+
+    /// The URL clients use for `server`, and where its RFC 9728 metadata is.
+    fn resource_urls(&self, server: &str) -> (String, String) {
+        let base = self.config().listen.base_url();
+        (
+            format!("{base}/mcp/{server}"),
+            format!("{base}/.well-known/oauth-protected-resource/mcp/{server}"),
+        )
+    }
+
+    /// The router: `/mcp/<server>` per server, and the protected-resource metadata.
+    pub fn router(self: &Arc<Self>) -> Router {
+        let allowed: AllowedHosts = self.config().listen.allowed_hosts.clone().into();
+        Router::new()
+            .route(
+                "/mcp/{server}",
+                post(
+                    |State(t): State<Arc<Team>>, Path(s): Path<String>, h: HeaderMap, b: Body| async move {
+                        match t.endpoint(&s) {
+                            Some(gw) => gw.post(h, b).await,
+                            None => unknown_server(&s),
+                        }
+                    },
+                )
+                .get(|State(t): State<Arc<Team>>, Path(s): Path<String>, h: HeaderMap| async move {
+                    match t.endpoint(&s) {
+                        Some(gw) => gw.get(h).await,
+                        None => unknown_server(&s),
+                    }
+                })
+                .delete(|State(t): State<Arc<Team>>, Path(s): Path<String>, h: HeaderMap| async move {
+                    match t.endpoint(&s) {
+                        Some(gw) => gw.delete(h).await,
+                        None => unknown_server(&s),
+                    }
+                }),
+            )
+            .route(
+                "/.well-known/oauth-protected-resource",
+                get(|State(t): State<Arc<Team>>| async move { t.metadata(None) }),
+            )
+            .route(
+                "/.well-known/oauth-protected-resource/mcp/{server}",
+                get(|State(t): State<Arc<Team>>, Path(s): Path<String>| async move {
+                    t.metadata(Some(&s))
+                }),
+            )
+            .layer(axum::extract::DefaultBodyLimit::disable())
+            .layer(axum::middleware::from_fn_with_state(allowed, check_origin))
+            .with_state(self.clone())
+    }
+
+    /// RFC 9728 protected-resource metadata.
+    fn metadata(&self, server: Option<&str>) -> Response {
+        let config = self.config();
+        if let Some(s) = server
+            && !config.servers.contains_key(s)
+        {
+            return unknown_server(s);
+        }
+        let base = config.listen.base_url();
+        let resource = match server {
+            Some(s) => format!("{base}/mcp/{s}"),
+            None => format!("{base}/mcp"),
+        };
+        let mut doc = serde_json::json!({
+            "resource": resource,
+            "bearer_methods_supported": ["header"],
+            "resource_name": "Warden MCP gateway",
+        });
+        if let Some(jwt) = &config.jwt {
+            doc["authorization_servers"] = serde_json::json!([jwt.issuer]);
+        }
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            doc.to_string(),
+        )
+            .into_response()
+    }
+
+    /// Ends every session (and its upstream connection).
+    pub fn shutdown(&self) {
+        self.endpoints.store(Arc::new(HashMap::new()));
+    }
+}
+
+fn unknown_server(server: &str) -> Response {
+    let why = format!("no server named {server:?} on this gateway");
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "application/json")],
+        error_response(None, ErrorCode::InvalidRequest, &why, None),
+    )
+        .into_response()
+}
+
+/// Admits requests to one server's endpoint: credential → identity → grant → guard.
+#[derive(Debug)]
+struct ServerGatekeeper {
+    team: Weak<Team>,
+    server: String,
+}
+
+impl Gatekeeper for ServerGatekeeper {
+    fn admit<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+    ) -> futures::future::BoxFuture<'a, Result<Admitted, Response>> {
+        Box::pin(async move {
+            let Some(team) = self.team.upgrade() else {
+                return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
+            };
+            let authorization = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            let auth = team.auth.load_full();
+            let who = match auth.authenticate(authorization, team.clock.now_ms()).await {
+                Ok(who) => who,
+                Err(e) => {
+                    let (_, metadata) = team.resource_urls(&self.server);
+                    let status = if e.is_unavailable() {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    } else {
+                        StatusCode::UNAUTHORIZED
+                    };
+                    let body =
+                        error_response(None, ErrorCode::InvalidRequest, &e.to_string(), None);
+                    let mut resp = (status, [(header::CONTENT_TYPE, "application/json")], body)
+                        .into_response();
+                    if let Ok(v) = HeaderValue::from_str(&e.www_authenticate(&metadata)) {
+                        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                    }
+                    return Err(resp);
+                }
+            };
+            let config = team.config();
+            if config.grant(&who.identity, &self.server).is_none() {
+                let why = format!(
+                    "identity {:?} has no grant for server {:?}; ask an operator to add one",
+                    who.identity, self.server
+                );
+                return Err((
+                    StatusCode::FORBIDDEN,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    error_response(None, ErrorCode::InvalidRequest, &why, None),
+                )
+                    .into_response());
+            }
+            // Conditions read `identity.*`: configured attributes, then the credential's claims
+            // (a JWT's), and the name last so nothing can spoof it.
+            let mut attributes = config
+                .identities
+                .get(&who.identity)
+                .map(|i| i.attributes.clone())
+                .unwrap_or_default();
+            attributes.extend(who.attributes.clone());
+            attributes.insert("name".into(), who.identity.clone().into());
+            let principal = Principal {
+                grant: format!("{}@{}", who.identity, self.server),
+                identity: who.identity.clone(),
+                attributes: serde_json::Value::Object(attributes),
+            };
+            let policy = Arc::new(GrantPolicy {
+                team: self.team.clone(),
+                identity: who.identity,
+                server: self.server.clone(),
+                deny_all: team.deny_all.clone(),
+            });
+            Ok(Admitted {
+                who: principal,
+                guard: Arc::new(Guard::new(policy, team.store.clone(), team.clock.clone())),
+            })
+        })
+    }
+}
+
+/// A grant's policy, looked up in the configuration in force at each decision. A grant
+/// without a policy, or one removed by a reload, denies everything.
+#[derive(Debug)]
+struct GrantPolicy {
+    team: Weak<Team>,
+    identity: String,
+    server: String,
+    deny_all: Arc<Policy>,
+}
+
+impl PolicySource for GrantPolicy {
+    fn current(&self) -> Arc<Policy> {
+        let Some(team) = self.team.upgrade() else {
+            return self.deny_all.clone();
+        };
+        let config = team.config();
+        config
+            .grant(&self.identity, &self.server)
+            .and_then(|g| g.policy.as_ref())
+            .and_then(|name| config.policies.get(name).cloned())
+            .unwrap_or_else(|| self.deny_all.clone())
+    }
+}
+
+/// Serves the team gateway until `shutdown` resolves, then ends every session.
+pub async fn serve(
+    team: Arc<Team>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, team.router())
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    team.shutdown();
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! `warden serve --config warden.toml`: the team gateway.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use notify::Watcher as _;
+use warden_auth::{Authenticator, JwksSource, JwtSettings, JwtVerifier};
+use warden_config::Config;
+use warden_gateway::team::Team;
+use warden_gateway::{Clock, SystemClock};
+use warden_store::SqliteState;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// The configuration file (TOML, or JSON such as a desktop client's mcpServers file; see
+    /// docs/gateway.md). Refuses to start when it is invalid; reloaded when it or a policy it
+    /// names changes, and on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+/// Where `config` keeps state: its `state` setting, else the default state dir.
+pub(crate) fn state_of(config: &Config) -> anyhow::Result<PathBuf> {
+    match config.state.as_deref() {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            anyhow::bail!(
+                "{}: state = {url:?}: PostgreSQL state is not available yet; use a directory (SQLite)",
+                config.source.display()
+            )
+        }
+        Some(dir) => Ok(PathBuf::from(dir)),
+        None => crate::run::state_dir(None),
+    }
+}
+
+fn authenticator(config: &Config, state: &SqliteState) -> anyhow::Result<Authenticator> {
+    let jwt = match &config.jwt {
+        None => None,
+        Some(j) => {
+            let jwks = match &j.jwks {
+                warden_config::JwksSource::File(p) => JwksSource::File(p.clone()),
+                warden_config::JwksSource::Url(u) => JwksSource::Url(u.clone()),
+            };
+            let mut settings = JwtSettings::new(jwks, j.issuer.clone(), j.audience.clone());
+            settings.algorithms = j.algorithms.clone();
+            settings.identity_claim = j.identity_claim.clone();
+            settings.leeway_secs = j.leeway.as_secs();
+            Some(
+                JwtVerifier::new(settings)
+                    .with_context(|| format!("{}: [auth.jwt]", config.source.display()))?,
+            )
+        }
+    };
+    Ok(Authenticator::new(Arc::new(state.clone()), jwt))
+}
+
+pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    crate::init_logging("info");
+    let config = match warden_config::load(&args.config) {
+        Ok(c) => c,
+        Err(problems) => {
+            eprintln!("{}", problems.to_string().trim_end());
+            eprintln!(
+                "warden serve: refusing to start: {} is invalid (see docs/gateway.md)",
+                args.config.display()
+            );
+            return Ok(ExitCode::from(2));
+        }
+    };
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let dir = state_of(&config)?;
+    let state = SqliteState::open(&dir)?;
+    let auth = authenticator(&config, &state)?;
+    let address = config.listen.address;
+    let names: Vec<String> = config.servers.keys().cloned().collect();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let team = Team::new(config, auth, Arc::new(state.clone()), clock)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address} (is the port in use?)"))?;
+    let local = listener.local_addr()?;
+    eprintln!(
+        "warden: serving {} server(s) at http://{local}/mcp/<server>: {}",
+        names.len(),
+        names.join(", ")
+    );
+    let reloader = tokio::spawn(watch_and_reload(team.clone(), args.config.clone(), state));
+    warden_gateway::team::serve(team, listener, crate::run::shutdown_signal()).await?;
+    reloader.abort();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reloads on SIGHUP and when the config file or a policy file changes. Directories are
+/// watched, not files, so editors that save by renaming a new file into place are seen; bursts
+/// of events are debounced into one reload.
+async fn watch_and_reload(team: Arc<Team>, path: PathBuf, state: SqliteState) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(16);
+    let mut watched = Vec::new();
+    let watcher_tx = tx.clone();
+    let mut watcher =
+        match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok_and(|e| !e.kind.is_access()) {
+                let _ = watcher_tx.try_send(());
+            }
+        }) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch files; reload with SIGHUP");
+                None
+            }
+        };
+    let mut rewatch = |w: &mut Option<notify::RecommendedWatcher>, config: &Config| {
+        let Some(w) = w else { return };
+        let mut dirs: Vec<PathBuf> = std::iter::once(&path)
+            .chain(config.policy_files.iter())
+            .filter_map(|f| absolute(f).parent().map(Path::to_owned))
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        for d in dirs.iter().filter(|d| !watched.contains(*d)) {
+            if let Err(e) = w.watch(d, notify::RecursiveMode::NonRecursive) {
+                tracing::warn!(dir = %d.display(), error = %e, "cannot watch");
+            }
+        }
+        watched = dirs;
+    };
+    rewatch(&mut watcher, &team.config());
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        tokio::select! {
+            Some(()) = rx.recv() => {}
+            Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                tracing::info!("SIGHUP: reloading");
+            }
+        }
+        // Debounce: an editor's save is several events.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        while rx.try_recv().is_ok() {}
+        match warden_config::load(&path) {
+            Err(problems) => tracing::error!(
+                "reload rejected, the running configuration stays in force:\n{}",
+                problems.to_string().trim_end()
+            ),
+            Ok(config) => {
+                let auth = match authenticator(&config, &state) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::error!(
+                            "reload rejected, the running configuration stays in force: {e:#}"
+                        );
+                        continue;
+                    }
+                };
+                let policy_files = config.clone();
+                match team.reload(config, Some(auth)) {
+                    Ok(()) => {
+                        tracing::info!("configuration reloaded");
+                        rewatch(&mut watcher, &policy_files);
+                    }
+                    Err(e) => tracing::error!(
+                        "reload rejected, the running configuration stays in force: {e}"
+                    ),
+                }
+            }
+        }
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
+}
