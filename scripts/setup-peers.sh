@@ -4,6 +4,9 @@
 #                          (tests/e2e/requirements.txt, every package pinned)
 #   tests/e2e/node_modules @modelcontextprotocol/server-everything
 #                          (tests/e2e/package.json + package-lock.json)
+#   tests/conformance/node_modules
+#                          @modelcontextprotocol/conformance and the Node.js 22 it runs on
+#                          (npm package `node`; tests/conformance/package.json + package-lock.json)
 # Idempotent: a stamp (hash of the pin files) makes a second run a fast no-op.
 # Needs only the package registries. Override the interpreter with PYTHON=/path/to/python3.12.
 set -euo pipefail
@@ -69,4 +72,21 @@ else
     (cd "$E2E" && npm ci --no-audit --no-fund --loglevel=error)
     echo "$node_stamp" > "$E2E/node_modules/.warden-peers"
     say "node peers installed"
+fi
+
+# ---- Conformance suite (its own Node.js 22, from the npm package `node`) -----------------------
+CONF="$ROOT/tests/conformance"
+conf_stamp="$(hash_of "$CONF/package.json" "$CONF/package-lock.json")"
+if [ -f "$CONF/node_modules/.warden-peers" ] && [ "$(cat "$CONF/node_modules/.warden-peers")" = "$conf_stamp" ] \
+    && [ -x "$CONF/node_modules/.bin/node" ] \
+    && [ -f "$CONF/node_modules/@modelcontextprotocol/conformance/dist/index.js" ] \
+    && [ -f "$CONF/node_modules/conformance-next/dist/index.js" ]; then
+    say "conformance suite up to date ($CONF/node_modules)"
+else
+    say "installing the conformance suite into $CONF/node_modules"
+    (cd "$CONF" && npm ci --no-audit --no-fund --loglevel=error)
+    "$CONF/node_modules/.bin/node" -e 'process.exit(parseInt(process.versions.node) >= 22 ? 0 : 1)' \
+        || die "the conformance suite's Node.js is not 22 or newer: $("$CONF/node_modules/.bin/node" --version)"
+    echo "$conf_stamp" > "$CONF/node_modules/.warden-peers"
+    say "conformance suite installed"
 fi

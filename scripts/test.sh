@@ -11,3 +11,5 @@ scripts/setup-peers.sh
 cargo build --workspace --all-targets
 cargo test --workspace
 WARDEN_BIN="$PWD/target/debug/warden" .venv/bin/python -m pytest tests/e2e -q "$@"
+# The official MCP conformance suite, against the fixture directly and through Warden.
+.venv/bin/python -m pytest tests/conformance -q

@@ -5,6 +5,9 @@
 //!   seed servers) that speaks both protocol eras on stdio and Streamable HTTP.
 //!   `warden demo` runs it as its upstream, and tests use it to prove what
 //!   reached an upstream (it appends every `tools/call` to a log file).
+//! - [`conformance`] is the fixture the official conformance suite's server
+//!   scenarios run against, directly and through Warden (the demo's engine and
+//!   transports with another catalogue).
 //! - [`client`] is a deliberately small MCP client over Streamable HTTP or a
 //!   child's stdio, for tests and for `warden demo`'s scripted session.
 //!
@@ -14,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod conformance;
 pub mod demo;
 mod wire;
 

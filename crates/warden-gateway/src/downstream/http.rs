@@ -493,6 +493,22 @@ async fn stateless_post(
     permits: Permits,
 ) -> Response {
     let id = msg.id().map(|i| i.get());
+    // The order of the 2026-07-28 checks: required `_meta` keys (-32602), headers against the
+    // body (-32020), then the version (-32022). Each is answered here, never forwarded.
+    if let Kind::Request { .. } = msg.kind {
+        let version = msg.meta(warden_protocol::META_PROTOCOL_VERSION);
+        let capabilities = msg.meta(warden_protocol::META_CLIENT_CAPABILITIES);
+        if !version.as_ref().is_some_and(|v| v.is_string())
+            || !capabilities.as_ref().is_some_and(|c| c.is_object())
+        {
+            let why = format!(
+                "Invalid params: 2026-07-28 requests carry _meta[\"{}\"] (a string) and _meta[\"{}\"] (an object)",
+                warden_protocol::META_PROTOCOL_VERSION,
+                warden_protocol::META_CLIENT_CAPABILITIES
+            );
+            return json_error(StatusCode::BAD_REQUEST, id, ErrorCode::InvalidParams, &why);
+        }
+    }
     let check = HeaderCheck {
         protocol_version: header_str(headers, "mcp-protocol-version"),
         method: header_str(headers, "mcp-method"),
@@ -514,6 +530,24 @@ async fn stateless_post(
             ErrorCode::InvalidRequest,
             "2026-07-28 clients do not send responses",
         );
+    }
+    let requested = msg.meta(warden_protocol::META_PROTOCOL_VERSION);
+    if let Some(v) = requested.as_ref().and_then(|v| v.as_str())
+        && v != MODERN_VERSION
+    {
+        let data = serde_json::json!({"supported": [MODERN_VERSION], "requested": v});
+        let body = error_response(
+            id,
+            ErrorCode::UnsupportedVersion,
+            "Unsupported protocol version",
+            Some(&data),
+        );
+        return (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response();
     }
     let relay = match gw.stateless_relay().await {
         Ok(r) => r,
@@ -765,7 +799,14 @@ async fn relay_request(
                 }
             }
         };
-        return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+        // 2026-07-28 gives JSON-RPC errors an HTTP status of their own; the handshake era
+        // answers them with 200.
+        let status = if session.is_none() {
+            stateless_status(&body)
+        } else {
+            StatusCode::OK
+        };
+        return (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     }
     // The permits travel with the stream: the request is in flight until its answer is sent.
     let stream = futures::stream::unfold(
@@ -792,6 +833,29 @@ async fn relay_request(
         },
     );
     sse_response(stream)
+}
+
+/// The HTTP status of a 2026-07-28 answer: 400 for malformed requests, params, headers,
+/// capabilities and versions, 404 for unknown methods, 200 otherwise (tool errors and denials
+/// are results, and results are 200).
+fn stateless_status(answer: &str) -> StatusCode {
+    #[derive(serde::Deserialize)]
+    struct E {
+        code: i64,
+    }
+    #[derive(serde::Deserialize)]
+    struct A {
+        error: Option<E>,
+    }
+    match serde_json::from_str::<A>(answer)
+        .ok()
+        .and_then(|a| a.error)
+        .map(|e| e.code)
+    {
+        Some(-32700 | -32600 | -32602 | -32020 | -32021 | -32022) => StatusCode::BAD_REQUEST,
+        Some(-32601) => StatusCode::NOT_FOUND,
+        _ => StatusCode::OK,
+    }
 }
 
 fn is_answer(msg: &str, client_id: &str) -> bool {

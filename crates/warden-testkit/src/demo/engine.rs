@@ -47,13 +47,13 @@ pub(crate) enum Proto {
 }
 
 impl Proto {
-    fn version(&self) -> &str {
+    pub(crate) fn version(&self) -> &str {
         match self {
             Proto::Legacy { version, .. } | Proto::Modern { version, .. } => version,
         }
     }
 
-    fn caps(&self) -> &Value {
+    pub(crate) fn caps(&self) -> &Value {
         match self {
             Proto::Legacy { caps, .. } | Proto::Modern { caps, .. } => caps,
         }
@@ -85,7 +85,7 @@ impl Request {
         }
     }
 
-    fn meta(&self) -> Option<&Value> {
+    pub(crate) fn meta(&self) -> Option<&Value> {
         self.params.get("_meta")
     }
 
@@ -219,7 +219,7 @@ pub(crate) struct CallCtx {
 
 impl CallCtx {
     /// Resolves when the request is cancelled; never otherwise.
-    async fn cancelled(&mut self) {
+    pub(crate) async fn cancelled(&mut self) {
         let CallCtx {
             out,
             cancel,
@@ -250,6 +250,89 @@ impl CallCtx {
     }
 }
 
+/// Why a server-to-client request got no response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AskError {
+    /// This request has no channel for server requests (no `peer`).
+    NoStream,
+    /// The stream to the client closed before the request could be sent.
+    Closed,
+    /// The client went away before answering.
+    Gone,
+    /// No answer within the timeout.
+    TimedOut,
+    /// The client's request was cancelled meanwhile.
+    Cancelled,
+}
+
+impl CallCtx {
+    /// Sends the client a request (legacy era, on this request's stream) and
+    /// waits up to `timeout` for its response message (`result` or `error`).
+    pub(crate) async fn ask_client(
+        &mut self,
+        id: Value,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, AskError> {
+        let Some(peer) = self.peer.clone() else {
+            return Err(AskError::NoStream);
+        };
+        let rx = peer.register(&id);
+        let request = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+        if self.out.send(request.to_string()).is_err() {
+            return Err(AskError::Closed);
+        }
+        tokio::select! {
+            r = tokio::time::timeout(timeout, rx) => match r {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(_)) => Err(AskError::Gone),
+                Err(_) => Err(AskError::TimedOut),
+            },
+            () = self.cancelled() => Err(AskError::Cancelled),
+        }
+    }
+}
+
+/// What an [`Extension`] answers a request with; the engine adds the id and,
+/// on 2026-07-28, `resultType`, `_meta` and (list results) `ttlMs`/`cacheScope`.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// A JSON-RPC result.
+    Result(Value),
+    /// A JSON-RPC error.
+    Error {
+        code: i64,
+        message: String,
+        data: Option<Value>,
+    },
+    /// Cancelled: no response is sent.
+    Cancelled,
+}
+
+/// A catalogue plugged into the engine in place of the demo tools (the
+/// conformance fixture is one). The engine keeps the transports, eras,
+/// sessions, `ping` and `server/discover`; the extension answers every method
+/// it claims, `tools/list` and `tools/call` included.
+pub(crate) trait Extension: Send + Sync + std::fmt::Debug {
+    /// `serverInfo.name`.
+    fn server_name(&self) -> &'static str;
+    /// `instructions` in `initialize` / `server/discover`.
+    fn instructions(&self) -> &'static str;
+    /// Server capabilities in `initialize` (`legacy`) / `server/discover`.
+    fn capabilities(&self, legacy: bool) -> Value;
+    /// Whether this request should be answered as an SSE stream (it sends
+    /// notifications or server requests before its result).
+    fn streams(&self, req: &Request) -> bool;
+    /// The answer to a request, or `None` if the extension does not handle
+    /// this method (the engine then answers as the demo does).
+    fn handle<'a>(
+        &'a self,
+        req: &'a Request,
+        ctx: &'a mut CallCtx,
+    ) -> Option<futures::future::BoxFuture<'a, Reply>>;
+}
+
 /// The demo server's shared state and request handling.
 #[derive(Debug)]
 pub(crate) struct Engine {
@@ -257,6 +340,7 @@ pub(crate) struct Engine {
     state: Mutex<State>,
     log: Option<Mutex<File>>,
     server_requests: AtomicU64,
+    ext: Option<Arc<dyn Extension>>,
 }
 
 impl Engine {
@@ -277,7 +361,38 @@ impl Engine {
             state: Mutex::new(State::default()),
             log,
             server_requests: AtomicU64::new(0),
+            ext: None,
         })
+    }
+
+    /// An engine whose methods are answered by `ext` first.
+    pub(crate) fn with_extension(
+        opts: &DemoOptions,
+        ext: Arc<dyn Extension>,
+    ) -> anyhow::Result<Self> {
+        let mut engine = Self::new(opts)?;
+        engine.ext = Some(ext);
+        Ok(engine)
+    }
+
+    /// Whether a request is answered as an SSE stream on HTTP.
+    pub(crate) fn wants_stream(&self, req: &Request, legacy: bool) -> bool {
+        match &self.ext {
+            Some(ext) => ext.streams(req),
+            None => req.wants_stream(legacy),
+        }
+    }
+
+    fn instructions(&self) -> &'static str {
+        self.ext.as_ref().map_or(INSTRUCTIONS, |e| e.instructions())
+    }
+
+    fn capabilities(&self, legacy: bool) -> Value {
+        match &self.ext {
+            Some(ext) => ext.capabilities(legacy),
+            None if legacy => json!({ "tools": { "listChanged": true } }),
+            None => json!({ "tools": {} }),
+        }
     }
 
     /// Versions named in `server/discover` and `-32022` errors.
@@ -289,8 +404,9 @@ impl Engine {
         v
     }
 
-    fn server_info() -> Value {
-        json!({ "name": SERVER_NAME, "version": env!("CARGO_PKG_VERSION") })
+    fn server_info(&self) -> Value {
+        let name = self.ext.as_ref().map_or(SERVER_NAME, |e| e.server_name());
+        json!({ "name": name, "version": env!("CARGO_PKG_VERSION") })
     }
 
     /// Answers `initialize`: the response and, on success, the session's
@@ -328,9 +444,9 @@ impl Engine {
             .unwrap_or_else(|| json!({}));
         let result = json!({
             "protocolVersion": version,
-            "capabilities": { "tools": { "listChanged": true } },
-            "serverInfo": Self::server_info(),
-            "instructions": INSTRUCTIONS,
+            "capabilities": self.capabilities(true),
+            "serverInfo": self.server_info(),
+            "instructions": self.instructions(),
         });
         Ok((result_response(&req.id, &result), version.to_owned(), caps))
     }
@@ -394,6 +510,24 @@ impl Engine {
     /// Answers a request served under `ctx.proto`; `None` if it was cancelled.
     pub(crate) async fn handle(&self, req: Request, mut ctx: CallCtx) -> Option<String> {
         let modern = matches!(ctx.proto, Proto::Modern { .. });
+        let reply = match self.ext.clone() {
+            Some(ext) => match ext.handle(&req, &mut ctx) {
+                Some(reply) => Some(reply.await),
+                None => None,
+            },
+            None => None,
+        };
+        if let Some(reply) = reply {
+            return match reply {
+                Reply::Result(result) => Some(self.finish(&req, &ctx.proto, result)),
+                Reply::Error {
+                    code,
+                    message,
+                    data,
+                } => Some(error_response(&req.id, code, &message, data)),
+                Reply::Cancelled => None,
+            };
+        }
         match (req.method.as_str(), modern) {
             ("ping", false) => Some(result_response(&req.id, &json!({}))),
             ("tools/list", _) => Some(self.tools_list(&req, &ctx.proto)),
@@ -413,7 +547,7 @@ impl Engine {
             Proto::Legacy { .. } => String::new(),
             Proto::Modern { .. } => format!(
                 r#","ttlMs":0,"cacheScope":"private","resultType":"complete","_meta":{}"#,
-                json!({ META_SERVER_INFO: Self::server_info() })
+                json!({ META_SERVER_INFO: self.server_info() })
             ),
         };
         result_response_raw(&req.id, &format!(r#"{{"tools":{TOOLS_JSON}{extra}}}"#))
@@ -423,11 +557,11 @@ impl Engine {
         let result = json!({
             "resultType": "complete",
             "supportedVersions": self.supported_versions(),
-            "capabilities": { "tools": {} },
-            "instructions": INSTRUCTIONS,
+            "capabilities": self.capabilities(false),
+            "instructions": self.instructions(),
             "ttlMs": 0,
             "cacheScope": "private",
-            "_meta": { META_SERVER_INFO: Self::server_info() },
+            "_meta": { META_SERVER_INFO: self.server_info() },
         });
         result_response(&req.id, &result)
     }
@@ -436,9 +570,20 @@ impl Engine {
     fn finish(&self, req: &Request, proto: &Proto, mut result: Value) -> String {
         if let (Proto::Modern { .. }, Some(obj)) = (proto, result.as_object_mut()) {
             obj.entry("resultType").or_insert_with(|| json!("complete"));
+            if matches!(
+                req.method.as_str(),
+                "tools/list"
+                    | "prompts/list"
+                    | "resources/list"
+                    | "resources/templates/list"
+                    | "resources/read"
+            ) {
+                obj.entry("ttlMs").or_insert_with(|| json!(0));
+                obj.entry("cacheScope").or_insert_with(|| json!("private"));
+            }
             obj.insert(
                 "_meta".into(),
-                json!({ META_SERVER_INFO: Self::server_info() }),
+                json!({ META_SERVER_INFO: self.server_info() }),
             );
         }
         result_response(&req.id, &result)
@@ -588,40 +733,32 @@ impl Engine {
                     .into(),
             ));
         }
-        let Some(peer) = ctx.peer.clone() else {
-            return Some(Answer::Failed(
-                "Cannot ask for confirmation: this request has no stream for server requests"
-                    .into(),
-            ));
-        };
         let n = self.server_requests.fetch_add(1, Ordering::Relaxed) + 1;
         let id = json!(format!("srv-{n}"));
-        let rx = peer.register(&id);
-        let request = json!({
-            "jsonrpc": "2.0",
-            "id": id,
-            "method": "elicitation/create",
-            "params": Self::elicitation_params(&ctx.proto, name),
-        });
-        if ctx.out.send(request.to_string()).is_err() {
-            return Some(Answer::Failed(
-                "Cannot ask for confirmation: the stream closed".into(),
-            ));
-        }
-        let response = tokio::select! {
-            r = tokio::time::timeout(ASK_TIMEOUT, rx) => r,
-            () = ctx.cancelled() => return None,
-        };
+        let params = Self::elicitation_params(&ctx.proto, name);
+        let response = ctx
+            .ask_client(id, "elicitation/create", params, ASK_TIMEOUT)
+            .await;
         Some(match response {
-            Ok(Ok(response)) => match response.get("result") {
+            Ok(response) => match response.get("result") {
                 Some(result) => Answer::from_elicit_result(result),
                 None => Answer::Failed(format!(
                     "The client answered the elicitation with an error: {}",
                     response.get("error").unwrap_or(&Value::Null)
                 )),
             },
-            Ok(Err(_)) => Answer::Failed("The client went away before answering".into()),
-            Err(_) => Answer::Failed("The client did not answer within 60 s".into()),
+            Err(AskError::NoStream) => Answer::Failed(
+                "Cannot ask for confirmation: this request has no stream for server requests"
+                    .into(),
+            ),
+            Err(AskError::Closed) => {
+                Answer::Failed("Cannot ask for confirmation: the stream closed".into())
+            }
+            Err(AskError::Cancelled) => return None,
+            Err(AskError::Gone) => Answer::Failed("The client went away before answering".into()),
+            Err(AskError::TimedOut) => {
+                Answer::Failed("The client did not answer within 60 s".into())
+            }
         })
     }
 

@@ -34,8 +34,17 @@ const VERSION_HEADER: &str = "mcp-protocol-version";
 /// Serves the demo over Streamable HTTP at `http://<listener address>/mcp`
 /// until the task is dropped or the listener fails.
 pub async fn serve_http(listener: TcpListener, opts: DemoOptions) -> anyhow::Result<()> {
+    serve_http_engine(listener, Arc::new(Engine::new(&opts)?)).await
+}
+
+/// Serves `engine` over Streamable HTTP (used by servers built on the demo's
+/// transports with another catalogue, such as the conformance fixture).
+pub(crate) async fn serve_http_engine(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+) -> anyhow::Result<()> {
     let state = Arc::new(HttpState {
-        engine: Arc::new(Engine::new(&opts)?),
+        engine,
         sessions: Mutex::new(HashMap::new()),
     });
     let app = Router::new().route("/mcp", any(mcp)).with_state(state);
@@ -236,7 +245,7 @@ async fn post_modern(
         Ok(proto) => proto,
         Err(response) => return json_response(status(modern_status(&response)), response),
     };
-    let stream = req.wants_stream(false);
+    let stream = st.engine.wants_stream(&req, false);
     let ctx = |out| CallCtx {
         proto,
         out,
@@ -356,7 +365,7 @@ async fn post_legacy(
         _ => {}
     }
     let req = Request::new(msg, text);
-    let stream = req.wants_stream(true);
+    let stream = st.engine.wants_stream(&req, true);
     let proto = Proto::Legacy {
         version: session.version.clone(),
         caps: session.caps.clone(),

@@ -111,9 +111,9 @@
 //!   (else 415); an `Origin` other than `localhost`, `127.0.0.1` or `[::1]`
 //!   gets 403.
 
-mod engine;
-mod http;
-mod stdio;
+pub(crate) mod engine;
+pub(crate) mod http;
+pub(crate) mod stdio;
 mod tools;
 
 use std::path::PathBuf;

@@ -30,7 +30,20 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let engine = Arc::new(Engine::new(&opts)?);
+    serve_io_engine(reader, writer, Arc::new(Engine::new(&opts)?)).await
+}
+
+/// Serves `engine` over a byte stream pair (used by servers built on the
+/// demo's transports with another catalogue, such as the conformance fixture).
+pub(crate) async fn serve_io_engine<R, W>(
+    reader: R,
+    writer: W,
+    engine: Arc<Engine>,
+) -> anyhow::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let (tx, rx) = mpsc::unbounded_channel::<String>();
     let writer_task = tokio::spawn(write_lines(writer, rx));
     let conn = Conn::default();
