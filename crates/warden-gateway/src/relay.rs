@@ -19,9 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::Value;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use warden_protocol::{
-    Era, ErrorCode, Kind, LATEST_LEGACY, LEGACY_VERSIONS, META_CLIENT_CAPABILITIES,
-    META_CLIENT_INFO, META_PROTOCOL_VERSION, META_SERVER_INFO, MODERN_VERSION, Message,
-    error_response,
+    Era, ErrorCode, Kind, LATEST_LEGACY, META_CLIENT_CAPABILITIES, META_CLIENT_INFO,
+    META_PROTOCOL_VERSION, MODERN_VERSION, Message, error_response,
 };
 
 use crate::guard::{CallOutcome, Guard, Principal, Settlement, Ticket};
@@ -81,6 +80,8 @@ enum What {
 #[derive(Debug)]
 struct Pending {
     client_id: Box<str>,
+    /// The caller's session: client ids are unique only within it.
+    session: Box<str>,
     reply: Option<Reply>,
     what: What,
     era: Era,
@@ -199,7 +200,7 @@ impl Relay {
                 None
             }
             Kind::Notification { method } => {
-                self.client_notification(&msg, method).await;
+                self.client_notification(&msg, method, caller).await;
                 None
             }
             Kind::Request { id, method } => {
@@ -209,11 +210,11 @@ impl Relay {
         }
     }
 
-    async fn client_notification(&self, msg: &Message<'_>, method: &str) {
+    async fn client_notification(&self, msg: &Message<'_>, method: &str, caller: &Caller) {
         let mode = self.mode().clone();
         let out = match (method, &mode) {
             ("notifications/initialized", Mode::ToModern { .. }) => return,
-            ("notifications/cancelled", _) => match self.translate_cancel(msg) {
+            ("notifications/cancelled", _) => match self.translate_cancel(msg, caller) {
                 Some(out) => out,
                 None => return,
             },
@@ -227,14 +228,16 @@ impl Relay {
 
     /// `notifications/cancelled` names the client's request id: point it at the upstream id.
     /// The call may already have acted, so its reservation stands.
-    fn translate_cancel(&self, msg: &Message<'_>) -> Option<String> {
+    fn translate_cancel(&self, msg: &Message<'_>, caller: &Caller) -> Option<String> {
         let params: Value = serde_json::from_str(msg.params?.get()).ok()?;
         let client_id = serde_json::to_string(params.get("requestId")?).ok()?;
         let upstream_id = {
             let st = self.state();
             st.pending
                 .iter()
-                .find(|(_, p)| *p.client_id == *client_id && p.reply.is_some())
+                .find(|(_, p)| {
+                    *p.client_id == *client_id && *p.session == *caller.session && p.reply.is_some()
+                })
                 .map(|(id, _)| *id)?
         };
         self.forget(upstream_id);
@@ -288,7 +291,9 @@ impl Relay {
         // Requests the gateway answers itself when bridging.
         match (&mode, method) {
             (Mode::ToLegacy { init }, "server/discover") => {
-                let _ = reply.send(discover_from_init(id, init)).await;
+                let _ = reply
+                    .send(warden_protocol::discover_from_initialize(id, init))
+                    .await;
                 return None;
             }
             (Mode::ToModern { .. }, "ping") => {
@@ -377,6 +382,7 @@ impl Relay {
             .and_then(|t| serde_json::to_string(&t).ok());
         let pending = Pending {
             client_id: id.into(),
+            session: caller.session.as_str().into(),
             reply: Some(reply.clone()),
             what,
             era,
@@ -486,6 +492,7 @@ impl Relay {
                 upstream_id,
                 Pending {
                     client_id: "null".into(),
+                    session: "".into(),
                     reply: None,
                     what: What::Internal(tx),
                     era: Era::Legacy,
@@ -735,33 +742,14 @@ impl Relay {
             .await
             .ok()?;
         let found = discover.get("result")?;
-        let asked = params
-            .get("protocolVersion")
-            .and_then(Value::as_str)
-            .unwrap_or(LATEST_LEGACY);
-        let version = if LEGACY_VERSIONS.contains(&asked) {
-            asked
-        } else {
-            LATEST_LEGACY
-        };
-        let mut result = serde_json::json!({
-            "protocolVersion": version,
-            "capabilities": found.get("capabilities").cloned().unwrap_or_else(|| serde_json::json!({})),
-            "serverInfo": found.pointer(&format!("/_meta/{}", META_SERVER_INFO.replace('/', "~1")))
-                .cloned()
-                .unwrap_or_else(|| serde_json::json!({"name": "upstream", "version": "unknown"})),
-        });
-        if let Some(instructions) = found.get("instructions") {
-            result["instructions"] = instructions.clone();
-        }
+        let asked = params.get("protocolVersion").and_then(Value::as_str);
+        let answer = warden_protocol::initialize_from_discover(client_id, asked, found);
         *self.mode() = Mode::ToModern {
             capabilities: capabilities.to_string().into(),
             client_info: client_info.map(|i| i.to_string().into()),
         };
         tracing::info!("bridging a handshake-era client to a 2026-07-28 upstream");
-        Some(format!(
-            r#"{{"jsonrpc":"2.0","id":{client_id},"result":{result}}}"#
-        ))
+        Some(answer)
     }
 
     /// A handshake-era upstream sent `elicitation/create` (or sampling, or roots) while a
@@ -1092,20 +1080,4 @@ fn result_is_error(msg: &Message<'_>) -> bool {
     msg.result
         .and_then(|r| serde_json::from_str::<R>(r.get()).ok())
         .is_some_and(|r| r.is_error)
-}
-
-/// A `server/discover` answer built from a handshake-era `initialize` result.
-fn discover_from_init(id: &str, init: &Value) -> String {
-    let mut result = serde_json::json!({
-        "resultType": "complete",
-        "supportedVersions": [MODERN_VERSION],
-        "capabilities": init.get("capabilities").cloned().unwrap_or_else(|| serde_json::json!({})),
-        "_meta": {META_SERVER_INFO: init.get("serverInfo").cloned().unwrap_or(Value::Null)},
-        "ttlMs": 0,
-        "cacheScope": "private",
-    });
-    if let Some(instructions) = init.get("instructions") {
-        result["instructions"] = instructions.clone();
-    }
-    format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#)
 }

@@ -59,11 +59,16 @@ struct Endpoint {
 pub fn upstream_spec(server: &Server) -> Result<UpstreamSpec, String> {
     match server {
         Server::Command {
-            command, args, env, ..
+            command,
+            args,
+            env,
+            lifecycle,
+            ..
         } => Ok(UpstreamSpec::Command {
             program: command.clone(),
             args: args.clone(),
             env: env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            shared: *lifecycle == warden_config::Lifecycle::Shared,
         }),
         Server::Http {
             transport: Transport::Sse,
@@ -154,15 +159,6 @@ impl Team {
                 continue;
             }
             let spec = upstream_spec(server).map_err(|e| format!("servers.{name}: {e}"))?;
-            if matches!(
-                server,
-                Server::Command {
-                    lifecycle: warden_config::Lifecycle::Shared,
-                    ..
-                }
-            ) {
-                tracing::warn!(server = %name, "lifecycle \"shared\" is not implemented yet: each session gets its own process");
-            }
             let limits = Limits {
                 client_message_bytes: config.limits.max_body_bytes,
                 upstream_timeout: Some(server.timeout().unwrap_or(config.limits.upstream_timeout)),

@@ -213,3 +213,77 @@ mod tests {
         assert!(complete_result(&crate::parse(raw).unwrap(), false).is_none());
     }
 }
+
+/// The `initialize` answer for a handshake-era client, built from a `server/discover` result
+/// (`discovered`): the version the client asked for when the handshake era has it, else the
+/// newest; the server's capabilities, info and instructions.
+pub fn initialize_from_discover(
+    id: &str,
+    asked_version: Option<&str>,
+    discovered: &serde_json::Value,
+) -> String {
+    let asked = asked_version.unwrap_or(crate::LATEST_LEGACY);
+    let version = if crate::LEGACY_VERSIONS.contains(&asked) {
+        asked
+    } else {
+        crate::LATEST_LEGACY
+    };
+    let info_pointer = format!("/_meta/{}", crate::META_SERVER_INFO.replace('/', "~1"));
+    let mut result = serde_json::json!({
+        "protocolVersion": version,
+        "capabilities": discovered.get("capabilities").cloned().unwrap_or_else(|| serde_json::json!({})),
+        "serverInfo": discovered.pointer(&info_pointer).cloned()
+            .unwrap_or_else(|| serde_json::json!({"name": "upstream", "version": "unknown"})),
+    });
+    if let Some(instructions) = discovered.get("instructions") {
+        result["instructions"] = instructions.clone();
+    }
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#)
+}
+
+/// The `server/discover` answer for a 2026-07-28 client, built from a handshake-era
+/// `initialize` result (`init`). Never cacheable: what a client may see depends on policy.
+pub fn discover_from_initialize(id: &str, init: &serde_json::Value) -> String {
+    let mut result = serde_json::json!({
+        "resultType": "complete",
+        "supportedVersions": [crate::MODERN_VERSION],
+        "capabilities": init.get("capabilities").cloned().unwrap_or_else(|| serde_json::json!({})),
+        "_meta": {crate::META_SERVER_INFO: init.get("serverInfo").cloned().unwrap_or(serde_json::Value::Null)},
+        "ttlMs": 0,
+        "cacheScope": "private",
+    });
+    if let Some(instructions) = init.get("instructions") {
+        result["instructions"] = instructions.clone();
+    }
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#)
+}
+
+#[cfg(test)]
+mod answer_tests {
+    use super::*;
+
+    #[test]
+    fn initialize_and_discover_translate_into_each_other() {
+        let init = serde_json::json!({"protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
+            "serverInfo": {"name": "s", "version": "1"}, "instructions": "hi"});
+        let d: serde_json::Value =
+            serde_json::from_str(&discover_from_initialize("1", &init)).unwrap();
+        let back: serde_json::Value = serde_json::from_str(&initialize_from_discover(
+            "2",
+            Some("2025-06-18"),
+            &d["result"],
+        ))
+        .unwrap();
+        assert_eq!(back["result"]["serverInfo"], init["serverInfo"]);
+        assert_eq!(back["result"]["capabilities"], init["capabilities"]);
+        assert_eq!(back["result"]["instructions"], "hi");
+        assert_eq!(back["result"]["protocolVersion"], "2025-06-18");
+        let newest: serde_json::Value = serde_json::from_str(&initialize_from_discover(
+            "3",
+            Some("2099-01-01"),
+            &d["result"],
+        ))
+        .unwrap();
+        assert_eq!(newest["result"]["protocolVersion"], crate::LATEST_LEGACY);
+    }
+}

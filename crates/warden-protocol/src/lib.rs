@@ -16,7 +16,10 @@ mod reply;
 mod splice;
 mod tools;
 
-pub use bridge::{add_modern_meta, complete_result, strip_modern_meta};
+pub use bridge::{
+    add_modern_meta, complete_result, discover_from_initialize, initialize_from_discover,
+    strip_modern_meta,
+};
 pub use era::{
     Era, HeaderCheck, LATEST_LEGACY, LEGACY_VERSIONS, META_CLIENT_CAPABILITIES, META_CLIENT_INFO,
     META_PROTOCOL_VERSION, META_SERVER_INFO, MODERN_VERSION, check_headers, request_era,

@@ -89,6 +89,7 @@ pub(crate) async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         program: exe_str.clone(),
         args: vec!["demo-upstream".into()],
         env: Vec::new(),
+        shared: false,
     };
     let store = SqliteState::open(&dir)?;
     let guard = Arc::new(Guard::fixed(policy, Arc::new(store), Arc::new(SystemClock)));

@@ -77,6 +77,7 @@ pub(crate) fn upstream_spec(args: &RunArgs) -> anyhow::Result<UpstreamSpec> {
             program: program.clone(),
             args: args.to_vec(),
             env: Vec::new(),
+            shared: false,
         }),
         (None, None) => anyhow::bail!(
             "no upstream: give the server's command after --, for example `warden run --policy policy.json -- npx -y @modelcontextprotocol/server-everything`, or --upstream URL"

@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use futures::StreamExt;
-use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use warden_protocol::{ErrorCode, HeaderCheck, Kind, MODERN_VERSION, error_response};
 
 use crate::guard::{Guard, Principal};
@@ -77,13 +77,34 @@ pub struct HttpGateway {
     upstream: UpstreamSpec,
     limits: Limits,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
-    stateless: OnceCell<Arc<Relay>>,
+    /// The connection shared by stateless requests (and by every session of a shared
+    /// upstream), with its restart schedule.
+    shared: tokio::sync::Mutex<SharedConn>,
     /// Requests in flight, across the whole gateway (shared by a team's endpoints).
     inflight: Option<Arc<Semaphore>>,
 }
 
+/// The shared connection of an endpoint and its restart schedule.
+#[derive(Debug, Default)]
+struct SharedConn {
+    relay: Option<Arc<Relay>>,
+    opened_at: Option<tokio::time::Instant>,
+    retry_at: Option<tokio::time::Instant>,
+    backoff: std::time::Duration,
+}
+
+/// A handshake-era session the gateway terminates (a shared upstream): the client's
+/// capabilities and info, added to each request that goes to the shared connection.
+#[derive(Debug)]
+struct Terminated {
+    capabilities: String,
+    client_info: Option<String>,
+}
+
 #[derive(Debug)]
 struct Session {
+    /// Set when the gateway answered `initialize` itself (shared upstream).
+    terminated: Option<Terminated>,
     /// The identity that opened the session; only it may use the session.
     identity: String,
     /// Requests in flight in this session.
@@ -193,7 +214,7 @@ impl HttpGateway {
             upstream,
             limits,
             sessions: Mutex::new(HashMap::new()),
-            stateless: OnceCell::new(),
+            shared: tokio::sync::Mutex::new(SharedConn::default()),
         });
         let weak = Arc::downgrade(&gw);
         tokio::spawn(async move {
@@ -202,7 +223,8 @@ impl HttpGateway {
                 tick.tick().await;
                 let Some(gw) = weak.upgrade() else { break };
                 gw.sessions().retain(|id, s| {
-                    let keep = !s.is_idle(gw.limits.session_idle) && !s.relay.is_closed();
+                    let ended = s.relay.is_closed() && s.terminated.is_none();
+                    let keep = !s.is_idle(gw.limits.session_idle) && !ended;
                     if !keep {
                         tracing::info!(session = %id, "ending an idle or ended session");
                     }
@@ -267,12 +289,50 @@ impl HttpGateway {
         Ok(relay)
     }
 
+    /// The shared connection, opened on first use and reopened when its upstream has gone
+    /// (a crashed child is restarted), waiting 1 s, 2 s, 4 s ... up to 60 s between attempts
+    /// while it keeps failing; a connection that stayed up a minute resets the wait.
     async fn stateless_relay(&self) -> Result<Arc<Relay>, String> {
-        let relay = self
-            .stateless
-            .get_or_try_init(|| async { self.open_relay(None).await.map_err(|e| e.to_string()) })
-            .await?;
-        Ok(relay.clone())
+        let mut shared = self.shared.lock().await;
+        if let Some(relay) = &shared.relay
+            && !relay.is_closed()
+        {
+            return Ok(relay.clone());
+        }
+        let now = tokio::time::Instant::now();
+        if let Some(at) = shared.retry_at
+            && now < at
+        {
+            return Err(format!(
+                "the upstream exited and is restarting; retry in {} s",
+                (at - now).as_secs().max(1)
+            ));
+        }
+        if let Some(opened) = shared.opened_at {
+            let stayed_up = now.duration_since(opened) >= std::time::Duration::from_secs(60);
+            shared.backoff = if stayed_up {
+                std::time::Duration::from_secs(1)
+            } else {
+                (shared.backoff * 2).clamp(
+                    std::time::Duration::from_secs(1),
+                    std::time::Duration::from_secs(60),
+                )
+            };
+            tracing::warn!(
+                backoff_s = shared.backoff.as_secs(),
+                "upstream connection lost; reconnecting"
+            );
+        }
+        let opened = self.open_relay(None).await;
+        shared.opened_at = Some(now);
+        shared.retry_at = Some(now + shared.backoff);
+        let relay = opened.map_err(|e| e.to_string())?;
+        shared.relay = Some(relay.clone());
+        Ok(relay)
+    }
+
+    fn is_shared(&self) -> bool {
+        matches!(self.upstream, UpstreamSpec::Command { shared: true, .. })
     }
 }
 
@@ -579,6 +639,9 @@ async fn session_post(
     mut permits: Permits,
 ) -> Response {
     let id = msg.id().map(|i| i.get());
+    if msg.method() == Some("initialize") && gw.is_shared() {
+        return terminated_initialize(gw, admitted, msg).await;
+    }
     if msg.method() == Some("initialize") {
         let sid = uuid::Uuid::new_v4().simple().to_string();
         let streams = Arc::new(Mutex::new(Streams::default()));
@@ -609,6 +672,7 @@ async fn session_post(
             }
         });
         let session = Arc::new(Session {
+            terminated: None,
             inflight: gw
                 .limits
                 .max_concurrent_per_session
@@ -654,7 +718,7 @@ async fn session_post(
             "Session not found: initialize a new session",
         );
     };
-    if session.relay.is_closed() {
+    if session.relay.is_closed() && session.terminated.is_none() {
         gw.sessions().remove(sid);
         return json_error(
             StatusCode::NOT_FOUND,
@@ -667,6 +731,51 @@ async fn session_post(
         guard: admitted.guard,
         who: admitted.who,
         session: sid.to_owned(),
+    };
+    // A terminated session: the gateway answers `ping` and `initialized` itself and speaks
+    // 2026-07-28 for the client on the shared connection.
+    let translated: Option<String> = match &session.terminated {
+        None => None,
+        Some(t) => {
+            match (&msg.kind, msg.method()) {
+                (Kind::Request { id, .. }, Some("ping")) => {
+                    let pong = format!(r#"{{"jsonrpc":"2.0","id":{},"result":{{}}}}"#, id.get());
+                    return ([(header::CONTENT_TYPE, "application/json")], pong).into_response();
+                }
+                (Kind::Notification { .. }, Some(m)) if m != "notifications/cancelled" => {
+                    return StatusCode::ACCEPTED.into_response();
+                }
+                (Kind::Response { .. }, _) => return StatusCode::ACCEPTED.into_response(),
+                _ => {}
+            }
+            warden_protocol::add_modern_meta(
+                msg,
+                MODERN_VERSION,
+                &t.capabilities,
+                t.client_info.as_deref(),
+            )
+        }
+    };
+    let parsed = translated.as_deref().map(warden_protocol::parse);
+    let msg = match &parsed {
+        Some(Ok(m)) => m,
+        _ => msg,
+    };
+    // A terminated session rides the shared connection, restarted if its process died.
+    let relay = if session.terminated.is_some() {
+        match gw.stateless_relay().await {
+            Ok(r) => r,
+            Err(why) => {
+                return json_error(
+                    StatusCode::BAD_GATEWAY,
+                    id,
+                    ErrorCode::Server,
+                    &format!("cannot reach the upstream: {why}"),
+                );
+            }
+        }
+    } else {
+        session.relay.clone()
     };
     match msg.kind {
         Kind::Request { .. } => {
@@ -682,7 +791,7 @@ async fn session_post(
                 }
             }
             relay_request(
-                session.relay.clone(),
+                relay,
                 msg,
                 Some(&session),
                 accepts_sse(headers),
@@ -693,7 +802,7 @@ async fn session_post(
         }
         _ => {
             let (tx, mut rx) = mpsc::channel(8);
-            session.relay.client_message(msg.raw, &tx, &caller).await;
+            relay.client_message(msg.raw, &tx, &caller).await;
             drop(tx);
             // Notifications are answered only when refused (a malformed one).
             match rx.recv().await {
@@ -726,6 +835,98 @@ impl Drop for CancelOnDrop {
             tokio::spawn(async move { relay.cancel(id).await });
         }
     }
+}
+
+/// `initialize` on a shared upstream: the gateway opens the session and answers itself, from
+/// the shared connection's `server/discover` (which the relay bridges for a handshake-era
+/// upstream), so one upstream process serves every session.
+async fn terminated_initialize(
+    gw: &Arc<HttpGateway>,
+    admitted: Admitted,
+    msg: &warden_protocol::Message<'_>,
+) -> Response {
+    let id = msg.id().map(|i| i.get()).unwrap_or("null");
+    let relay = match gw.stateless_relay().await {
+        Ok(r) => r,
+        Err(why) => {
+            return json_error(
+                StatusCode::BAD_GATEWAY,
+                Some(id),
+                ErrorCode::Server,
+                &format!("cannot reach the upstream: {why}"),
+            );
+        }
+    };
+    let params: serde_json::Value = msg
+        .params
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .unwrap_or_else(|| serde_json::json!({}));
+    let capabilities = params
+        .get("capabilities")
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!({}));
+    let client_info = params.get("clientInfo").cloned();
+    let mut meta = serde_json::Map::new();
+    meta.insert(
+        warden_protocol::META_PROTOCOL_VERSION.into(),
+        MODERN_VERSION.into(),
+    );
+    meta.insert(
+        warden_protocol::META_CLIENT_CAPABILITIES.into(),
+        capabilities.clone(),
+    );
+    if let Some(info) = &client_info {
+        meta.insert(warden_protocol::META_CLIENT_INFO.into(), info.clone());
+    }
+    let discover = serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "server/discover",
+        "params": {"_meta": meta}});
+    let sid = uuid::Uuid::new_v4().simple().to_string();
+    let caller = Caller {
+        guard: admitted.guard,
+        who: admitted.who,
+        session: sid.clone(),
+    };
+    let (tx, mut rx) = mpsc::channel(4);
+    relay
+        .client_message(&discover.to_string(), &tx, &caller)
+        .await;
+    drop(tx);
+    let found = match rx
+        .recv()
+        .await
+        .and_then(|a| serde_json::from_str::<serde_json::Value>(&a).ok())
+    {
+        Some(a) if a.get("result").is_some() => a["result"].clone(),
+        other => {
+            let why = format!(
+                "the upstream did not describe itself: {}",
+                other.unwrap_or_default()
+            );
+            return json_error(StatusCode::BAD_GATEWAY, Some(id), ErrorCode::Server, &why);
+        }
+    };
+    let asked = params.get("protocolVersion").and_then(|v| v.as_str());
+    let answer = warden_protocol::initialize_from_discover(id, asked, &found);
+    let session = Arc::new(Session {
+        terminated: Some(Terminated {
+            capabilities: capabilities.to_string(),
+            client_info: client_info.map(|i| i.to_string()),
+        }),
+        inflight: gw
+            .limits
+            .max_concurrent_per_session
+            .map(|n| Arc::new(Semaphore::new(n))),
+        identity: caller.who.identity.clone(),
+        last_seen: Mutex::new(tokio::time::Instant::now()),
+        relay,
+        streams: Arc::new(Mutex::new(Streams::default())),
+    });
+    gw.sessions().insert(sid.clone(), session);
+    let mut resp = ([(header::CONTENT_TYPE, "application/json")], answer).into_response();
+    if let Ok(v) = HeaderValue::from_str(&sid) {
+        resp.headers_mut().insert(SESSION_HEADER, v);
+    }
+    resp
 }
 
 /// Relays one client request and answers the POST: JSON when the answer is the first message
@@ -962,6 +1163,7 @@ mod tests {
             },
         );
         Session {
+            terminated: None,
             inflight: None,
             identity: "local".into(),
             relay,

@@ -1,13 +1,15 @@
-//! Upstream servers: a child process on stdio, or a Streamable HTTP URL. Either way the rest of
-//! the gateway sees a [`Conn`]: raw messages out, raw messages and a final close reason in.
+//! Upstream servers: a child process on stdio, a Streamable HTTP URL, or a legacy HTTP+SSE URL.
+//! Either way the rest of the gateway sees a [`Conn`]: raw messages out, raw messages and a final close reason in.
 
 mod child;
 mod http;
+mod sse;
 
 use tokio::sync::mpsc;
 
 pub use child::spawn_child;
 pub use http::connect_http;
+pub use sse::connect_sse;
 pub use reqwest::Url;
 pub use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -23,6 +25,9 @@ pub enum UpstreamSpec {
         /// Environment variables set for it, on top of the gateway's own (upstream credentials
         /// come from here, never from the client).
         env: Vec<(String, String)>,
+        /// One process for every session of an HTTP endpoint (the gateway initializes it and
+        /// answers each client's `initialize` itself), instead of one per session.
+        shared: bool,
     },
     /// A Streamable HTTP endpoint.
     Http {
@@ -32,16 +37,28 @@ pub enum UpstreamSpec {
         /// the client's).
         headers: reqwest::header::HeaderMap,
     },
+    /// A legacy HTTP+SSE endpoint (protocol 2024-11-05): the URL of its event stream.
+    Sse {
+        /// The event stream's URL (the server names where to POST).
+        url: reqwest::Url,
+        /// Extra headers sent on the stream's GET and on every POST (upstream credentials from
+        /// the operator, never the client's).
+        headers: HeaderMap,
+    },
 }
 
 impl UpstreamSpec {
-    /// Opens one connection (spawns one process, or prepares one HTTP session).
+    /// Opens one connection (spawns one process, prepares one HTTP session, or opens one SSE
+    /// stream).
     pub async fn connect(&self, limits: &Limits) -> anyhow::Result<Conn> {
         match self {
-            UpstreamSpec::Command { program, args, env } => spawn_child(program, args, env, limits),
+            UpstreamSpec::Command {
+                program, args, env, ..
+            } => spawn_child(program, args, env, limits),
             UpstreamSpec::Http { url, headers } => {
                 connect_http(url.clone(), headers.clone(), limits)
             }
+            UpstreamSpec::Sse { url, headers } => connect_sse(url.clone(), headers.clone(), limits),
         }
     }
 
@@ -52,7 +69,7 @@ impl UpstreamSpec {
                 .chain(args.iter().map(String::as_str))
                 .collect::<Vec<_>>()
                 .join(" "),
-            UpstreamSpec::Http { url, .. } => url.to_string(),
+            UpstreamSpec::Http { url, .. } | UpstreamSpec::Sse { url, .. } => url.to_string(),
         }
     }
 }
