@@ -1,7 +1,8 @@
 //! Name rules and "did you mean" suggestions.
 
-/// Server and policy names: `[a-z0-9][a-z0-9_-]{0,62}`. They appear in URL
-/// paths (`/mcp/<server>`) and tool-name prefixes, so they stay plain.
+/// Server and policy names: `[a-z0-9][a-z0-9_-]{0,62}` without `__`. They appear in URL
+/// paths (`/mcp/<server>`) and in the aggregated endpoint's tool-name prefix
+/// (`<server>__<tool>`, split at the first `__`), so they stay plain.
 pub(crate) fn is_plain_name(name: &str) -> bool {
     let bytes = name.as_bytes();
     !bytes.is_empty()
@@ -10,10 +11,11 @@ pub(crate) fn is_plain_name(name: &str) -> bool {
         && bytes
             .iter()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-')
+        && !name.contains("__")
 }
 
 /// The regular expression of [`is_plain_name`], for the schema and messages.
-pub(crate) const PLAIN_NAME_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,62}$";
+pub(crate) const PLAIN_NAME_PATTERN: &str = "^(?!.*__)[a-z0-9][a-z0-9_-]{0,62}$";
 
 /// A plain name close to `name`, to suggest when it breaks the rule.
 pub(crate) fn plain_version(name: &str) -> Option<String> {
@@ -25,6 +27,9 @@ pub(crate) fn plain_version(name: &str) -> Option<String> {
         } else if !out.ends_with('-') {
             out.push('-');
         }
+    }
+    while out.contains("__") {
+        out = out.replace("__", "_");
     }
     let out = out.trim_matches(|c| c == '-' || c == '_');
     let out: String = out.chars().take(63).collect();

@@ -36,15 +36,15 @@ struct ConfigFile {
     /// Bounds at the gateway's edge; every field is optional.
     limits: Option<LimitsFile>,
     /// Upstream MCP servers by name (a name appears in URLs as /mcp/<name>).
-    #[schemars(extend("propertyNames" = {"pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"}))]
+    #[schemars(extend("propertyNames" = {"pattern": "^(?!.*__)[a-z0-9][a-z0-9_-]{0,62}$"}))]
     servers: Option<BTreeMap<String, ServerFile>>,
     /// Upstream servers in the desktop clients' shape (Claude Desktop, Cursor), so a client
     /// config can be pasted in; merged into `servers` (a name may be in only one of them).
     #[serde(rename = "mcpServers")]
-    #[schemars(extend("propertyNames" = {"pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"}))]
+    #[schemars(extend("propertyNames" = {"pattern": "^(?!.*__)[a-z0-9][a-z0-9_-]{0,62}$"}))]
     mcp_servers: Option<BTreeMap<String, ClientServerFile>>,
     /// Policies by name, referenced by grants.
-    #[schemars(extend("propertyNames" = {"pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"}))]
+    #[schemars(extend("propertyNames" = {"pattern": "^(?!.*__)[a-z0-9][a-z0-9_-]{0,62}$"}))]
     policies: Option<BTreeMap<String, PolicyFile>>,
     /// Callers by name: the name an API key was created for, or the JWT claim's value.
     #[schemars(extend("propertyNames" = {"pattern": "^\\S{1,256}$"}))]

@@ -10,6 +10,7 @@
 //! live behind `warden-store`'s trait. This crate only moves messages and calls those.
 #![forbid(unsafe_code)]
 
+pub mod aggregate;
 pub mod clock;
 pub mod downstream;
 pub mod guard;

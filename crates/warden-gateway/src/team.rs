@@ -46,6 +46,8 @@ pub struct Team {
     reload: std::sync::Mutex<()>,
     /// Requests in flight across all endpoints (`limits.max_concurrent_requests`).
     inflight: Arc<tokio::sync::Semaphore>,
+    /// Sessions of the aggregated endpoint.
+    aggregate: crate::aggregate::Sessions,
 }
 
 #[derive(Debug, Clone)]
@@ -71,13 +73,11 @@ pub fn upstream_spec(server: &Server) -> Result<UpstreamSpec, String> {
             shared: *lifecycle == warden_config::Lifecycle::Shared,
         }),
         Server::Http {
-            transport: Transport::Sse,
             url,
+            headers,
+            transport,
             ..
-        } => Err(format!(
-            "{url}: legacy HTTP+SSE upstreams are not supported yet; use the server's Streamable HTTP endpoint"
-        )),
-        Server::Http { url, headers, .. } => {
+        } => {
             let url = url.parse().map_err(|e| format!("{url}: {e}"))?;
             let mut map = UpstreamHeaders::new();
             for (k, v) in headers {
@@ -86,7 +86,11 @@ pub fn upstream_spec(server: &Server) -> Result<UpstreamSpec, String> {
                 let value = UpHeaderValue::from_str(v).map_err(|e| format!("header {k}: {e}"))?;
                 map.append(name, value);
             }
-            Ok(UpstreamSpec::Http { url, headers: map })
+            Ok(if *transport == Transport::Sse {
+                UpstreamSpec::Sse { url, headers: map }
+            } else {
+                UpstreamSpec::Http { url, headers: map }
+            })
         }
     }
 }
@@ -108,6 +112,7 @@ impl Team {
         ));
         let team = Arc::new(Team {
             inflight,
+            aggregate: crate::aggregate::Sessions::default(),
             config: ArcSwap::from_pointee(config),
             endpoints: ArcSwap::from_pointee(HashMap::new()),
             auth: ArcSwap::from_pointee(auth),
@@ -192,19 +197,20 @@ impl Team {
         self.endpoints.load().get(server).map(|e| e.gateway.clone())
     }
 
-    /// The URL clients use for `server`, and where its RFC 9728 metadata is.
-    fn resource_urls(&self, server: &str) -> (String, String) {
-        let base = self.config().listen.base_url();
-        (
-            format!("{base}/mcp/{server}"),
-            format!("{base}/.well-known/oauth-protected-resource/mcp/{server}"),
-        )
-    }
-
     /// The router: `/mcp/<server>` per server, and the protected-resource metadata.
     pub fn router(self: &Arc<Self>) -> Router {
         let allowed: AllowedHosts = self.config().listen.allowed_hosts.clone().into();
         Router::new()
+            .route(
+                "/mcp",
+                post(|State(t): State<Arc<Team>>, h: HeaderMap, b: Body| {
+                    crate::aggregate::post(t, h, b)
+                })
+                .get(|| async {
+                    (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST, DELETE")]).into_response()
+                })
+                .delete(|State(t): State<Arc<Team>>, h: HeaderMap| crate::aggregate::delete(t, h)),
+            )
             .route(
                 "/mcp/{server}",
                 post(
@@ -303,67 +309,107 @@ impl Gatekeeper for ServerGatekeeper {
             let Some(team) = self.team.upgrade() else {
                 return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
             };
-            let authorization = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok());
-            let auth = team.auth.load_full();
-            let who = match auth.authenticate(authorization, team.clock.now_ms()).await {
-                Ok(who) => who,
-                Err(e) => {
-                    let (_, metadata) = team.resource_urls(&self.server);
-                    let status = if e.is_unavailable() {
-                        StatusCode::SERVICE_UNAVAILABLE
-                    } else {
-                        StatusCode::UNAUTHORIZED
-                    };
-                    let body =
-                        error_response(None, ErrorCode::InvalidRequest, &e.to_string(), None);
-                    let mut resp = (status, [(header::CONTENT_TYPE, "application/json")], body)
-                        .into_response();
-                    if let Ok(v) = HeaderValue::from_str(&e.www_authenticate(&metadata)) {
-                        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-                    }
-                    return Err(resp);
-                }
-            };
+            let who = team.authenticate(headers, Some(&self.server)).await?;
             let config = team.config();
-            if config.grant(&who.identity, &self.server).is_none() {
-                let why = format!(
-                    "identity {:?} has no grant for server {:?}; ask an operator to add one",
-                    who.identity, self.server
-                );
-                return Err((
-                    StatusCode::FORBIDDEN,
-                    [(header::CONTENT_TYPE, "application/json")],
-                    error_response(None, ErrorCode::InvalidRequest, &why, None),
-                )
-                    .into_response());
-            }
-            // Conditions read `identity.*`: configured attributes, then the credential's claims
-            // (a JWT's), and the name last so nothing can spoof it.
-            let mut attributes = config
-                .identities
-                .get(&who.identity)
-                .map(|i| i.attributes.clone())
-                .unwrap_or_default();
-            attributes.extend(who.attributes.clone());
-            attributes.insert("name".into(), who.identity.clone().into());
-            let principal = Principal {
-                grant: format!("{}@{}", who.identity, self.server),
-                identity: who.identity.clone(),
-                attributes: serde_json::Value::Object(attributes),
-            };
-            let policy = Arc::new(GrantPolicy {
-                team: self.team.clone(),
-                identity: who.identity,
-                server: self.server.clone(),
-                deny_all: team.deny_all.clone(),
-            });
-            Ok(Admitted {
-                who: principal,
-                guard: Arc::new(Guard::new(policy, team.store.clone(), team.clock.clone())),
-            })
+            team.admit_grant(&who, &self.server, &config)
+                .ok_or_else(|| {
+                    let why = format!(
+                        "identity {:?} has no grant for server {:?}; ask an operator to add one",
+                        who.identity, self.server
+                    );
+                    (
+                        StatusCode::FORBIDDEN,
+                        [(header::CONTENT_TYPE, "application/json")],
+                        error_response(None, ErrorCode::InvalidRequest, &why, None),
+                    )
+                        .into_response()
+                })
         })
+    }
+}
+
+impl Team {
+    /// Who sent `headers`, or the 401/503 answer (with `WWW-Authenticate` naming the RFC 9728
+    /// metadata of `server`, or of the aggregated endpoint).
+    pub(crate) async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        server: Option<&str>,
+    ) -> Result<warden_auth::Authenticated, Response> {
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let auth = self.auth.load_full();
+        auth.authenticate(authorization, self.clock.now_ms())
+            .await
+            .map_err(|e| {
+                let base = self.config().listen.base_url();
+                let metadata = match server {
+                    Some(s) => format!("{base}/.well-known/oauth-protected-resource/mcp/{s}"),
+                    None => format!("{base}/.well-known/oauth-protected-resource"),
+                };
+                let status = if e.is_unavailable() {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::UNAUTHORIZED
+                };
+                let body = error_response(None, ErrorCode::InvalidRequest, &e.to_string(), None);
+                let mut resp =
+                    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+                if let Ok(v) = HeaderValue::from_str(&e.www_authenticate(&metadata)) {
+                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                resp
+            })
+    }
+
+    /// The caller `who` on `server` under their grant, or `None` without a grant.
+    pub(crate) fn admit_grant(
+        self: &Arc<Self>,
+        who: &warden_auth::Authenticated,
+        server: &str,
+        config: &Config,
+    ) -> Option<Admitted> {
+        config.grant(&who.identity, server)?;
+        // Conditions read `identity.*`: configured attributes, then the credential's claims
+        // (a JWT's), and the name last so nothing can spoof it.
+        let mut attributes = config
+            .identities
+            .get(&who.identity)
+            .map(|i| i.attributes.clone())
+            .unwrap_or_default();
+        attributes.extend(who.attributes.clone());
+        attributes.insert("name".into(), who.identity.clone().into());
+        let principal = Principal {
+            grant: format!("{}@{server}", who.identity),
+            identity: who.identity.clone(),
+            attributes: serde_json::Value::Object(attributes),
+        };
+        let policy = Arc::new(GrantPolicy {
+            team: Arc::downgrade(self),
+            identity: who.identity.clone(),
+            server: server.to_owned(),
+            deny_all: self.deny_all.clone(),
+        });
+        Some(Admitted {
+            who: principal,
+            guard: Arc::new(Guard::new(policy, self.store.clone(), self.clock.clone())),
+        })
+    }
+
+    /// The endpoint of `server`, if configured.
+    pub(crate) fn gateway_of(&self, server: &str) -> Option<Arc<HttpGateway>> {
+        self.endpoint(server)
+    }
+
+    /// Requests in flight across the gateway.
+    pub(crate) fn inflight(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.inflight
+    }
+
+    /// Sessions of the aggregated endpoint.
+    pub(crate) fn aggregate_sessions(&self) -> &crate::aggregate::Sessions {
+        &self.aggregate
     }
 }
 

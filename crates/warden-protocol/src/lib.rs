@@ -27,4 +27,6 @@ pub use era::{
 pub use message::{IdKey, Kind, Malformed, Message, parse};
 pub use reply::{Decision, ErrorCode, denial_result, error_response, unknown_tool_result};
 pub use splice::{replace_id, replace_span, span_of};
-pub use tools::{CallParams, ListedTool, call_params, filter_tools_list, tool_names};
+pub use tools::{
+    CallParams, ListedTool, call_params, filter_tools_list, prefixed_tools, rename_call, tool_names,
+};

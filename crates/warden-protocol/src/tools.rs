@@ -145,3 +145,60 @@ mod tests {
         assert!(call_params(crate::parse(raw).unwrap().params).is_err());
     }
 }
+
+#[derive(Deserialize)]
+struct NameRaw<'a> {
+    #[serde(borrow)]
+    name: &'a RawValue,
+}
+
+/// `msg` (a `tools/call`) with `params.name` replaced by `name`; every other byte unchanged.
+pub fn rename_call(msg: &crate::Message<'_>, name: &str) -> Option<String> {
+    let params = msg.params?;
+    let found: NameRaw<'_> = serde_json::from_str(params.get()).ok()?;
+    let new = serde_json::to_string(name).ok()?;
+    Some(replace_span(
+        msg.raw,
+        span_of(msg.raw, found.name.get()),
+        &new,
+    ))
+}
+
+/// The tools of a `tools/list` result with each name prefixed (`<prefix><name>`), each tool's
+/// other bytes unchanged, paired with the original names. `None` when it is not a tool list.
+pub fn prefixed_tools(result: &RawValue, prefix: &str) -> Option<Vec<(String, String)>> {
+    let (_, tools) = listed_tools(result)?;
+    tools
+        .into_iter()
+        .map(|t| {
+            let raw = t.raw.get();
+            let found: NameRaw<'_> = serde_json::from_str(raw).ok()?;
+            let new = serde_json::to_string(&format!("{prefix}{}", t.name)).ok()?;
+            let text = replace_span(raw, span_of(raw, found.name.get()), &new);
+            Some((t.name.into_owned(), text))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod rename_tests {
+    use super::*;
+
+    #[test]
+    fn renames_only_the_name() {
+        let raw = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"exec__a.b","arguments":{"name":"x"}}}"#;
+        let m = crate::parse(raw).unwrap();
+        assert_eq!(
+            rename_call(&m, "a.b").unwrap(),
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a.b","arguments":{"name":"x"}}}"#
+        );
+        let raw = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"title":"T", "name" : "a.b","x":[1,2.50]}]}}"#;
+        let m = crate::parse(raw).unwrap();
+        let tools = prefixed_tools(m.result.unwrap(), "exec__").unwrap();
+        assert_eq!(tools[0].0, "a.b");
+        assert_eq!(
+            tools[0].1,
+            r#"{"title":"T", "name" : "exec__a.b","x":[1,2.50]}"#
+        );
+    }
+}

@@ -102,7 +102,7 @@ struct Terminated {
 }
 
 #[derive(Debug)]
-struct Session {
+pub(crate) struct Session {
     /// Set when the gateway answered `initialize` itself (shared upstream).
     terminated: Option<Terminated>,
     /// The identity that opened the session; only it may use the session.
@@ -292,7 +292,7 @@ impl HttpGateway {
     /// The shared connection, opened on first use and reopened when its upstream has gone
     /// (a crashed child is restarted), waiting 1 s, 2 s, 4 s ... up to 60 s between attempts
     /// while it keeps failing; a connection that stayed up a minute resets the wait.
-    async fn stateless_relay(&self) -> Result<Arc<Relay>, String> {
+    pub(crate) async fn stateless_relay(&self) -> Result<Arc<Relay>, String> {
         let mut shared = self.shared.lock().await;
         if let Some(relay) = &shared.relay
             && !relay.is_closed()
@@ -398,7 +398,12 @@ fn is_local_host(host: &str) -> bool {
     )
 }
 
-fn json_error(status: StatusCode, id: Option<&str>, code: ErrorCode, message: &str) -> Response {
+pub(crate) fn json_error(
+    status: StatusCode,
+    id: Option<&str>,
+    code: ErrorCode,
+    message: &str,
+) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -407,13 +412,13 @@ fn json_error(status: StatusCode, id: Option<&str>, code: ErrorCode, message: &s
         .into_response()
 }
 
-fn header_str<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
+pub(crate) fn header_str<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Reads a body of at most `max` bytes. A larger one is read on and discarded (up to a bound)
 /// so that the client, which is still sending, receives the 413 instead of a reset connection.
-async fn read_body(body: Body, max: usize) -> Result<Bytes, ()> {
+pub(crate) async fn read_body(body: Body, max: usize) -> Result<Bytes, ()> {
     let mut stream = body.into_data_stream();
     let mut buf = Vec::new();
     let mut seen = 0usize;
@@ -488,14 +493,14 @@ impl HttpGateway {
 }
 
 /// A refusal for load: the client may retry in a second.
-fn busy(status: StatusCode, why: &str) -> Response {
+pub(crate) fn busy(status: StatusCode, why: &str) -> Response {
     let mut resp = json_error(status, None, ErrorCode::Server, why);
     resp.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     resp
 }
 
-type Permits = Vec<OwnedSemaphorePermit>;
+pub(crate) type Permits = Vec<OwnedSemaphorePermit>;
 
 async fn handle_post(
     gw: Arc<HttpGateway>,
@@ -544,14 +549,14 @@ async fn handle_post(
     session_post(&gw, admitted, &headers, &msg, permits).await
 }
 
-/// A 2026-07-28 request: check headers against the body, then relay on the shared connection.
-async fn stateless_post(
-    gw: &Arc<HttpGateway>,
-    admitted: Admitted,
-    headers: &HeaderMap,
+/// The 2026-07-28 checks of one request, in the order the reference servers apply them:
+/// required `_meta` keys (-32602), headers against the body (-32020), responses refused, then
+/// the version (-32022). A refusal is the HTTP answer; nothing is forwarded.
+#[allow(clippy::result_large_err)] // the error is the HTTP answer, built only when refusing
+pub(crate) fn check_stateless(
     msg: &warden_protocol::Message<'_>,
-    permits: Permits,
-) -> Response {
+    headers: &HeaderMap,
+) -> Result<(), Response> {
     let id = msg.id().map(|i| i.get());
     // The order of the 2026-07-28 checks: required `_meta` keys (-32602), headers against the
     // body (-32020), then the version (-32022). Each is answered here, never forwarded.
@@ -566,7 +571,12 @@ async fn stateless_post(
                 warden_protocol::META_PROTOCOL_VERSION,
                 warden_protocol::META_CLIENT_CAPABILITIES
             );
-            return json_error(StatusCode::BAD_REQUEST, id, ErrorCode::InvalidParams, &why);
+            return Err(json_error(
+                StatusCode::BAD_REQUEST,
+                id,
+                ErrorCode::InvalidParams,
+                &why,
+            ));
         }
     }
     let check = HeaderCheck {
@@ -576,20 +586,20 @@ async fn stateless_post(
     };
     if let Err(why) = warden_protocol::check_headers(msg, check) {
         // Never forwarded: a header must not be a way around a rule.
-        return json_error(
+        return Err(json_error(
             StatusCode::BAD_REQUEST,
             id,
             ErrorCode::HeaderMismatch,
             &format!("Header mismatch: {why}"),
-        );
+        ));
     }
     if let Kind::Response { .. } = msg.kind {
-        return json_error(
+        return Err(json_error(
             StatusCode::BAD_REQUEST,
             id,
             ErrorCode::InvalidRequest,
             "2026-07-28 clients do not send responses",
-        );
+        ));
     }
     let requested = msg.meta(warden_protocol::META_PROTOCOL_VERSION);
     if let Some(v) = requested.as_ref().and_then(|v| v.as_str())
@@ -602,13 +612,28 @@ async fn stateless_post(
             "Unsupported protocol version",
             Some(&data),
         );
-        return (
+        return Err((
             StatusCode::BAD_REQUEST,
             [(header::CONTENT_TYPE, "application/json")],
             body,
         )
-            .into_response();
+            .into_response());
     }
+    Ok(())
+}
+
+/// A 2026-07-28 request: check headers against the body, then relay on the shared connection.
+async fn stateless_post(
+    gw: &Arc<HttpGateway>,
+    admitted: Admitted,
+    headers: &HeaderMap,
+    msg: &warden_protocol::Message<'_>,
+    permits: Permits,
+) -> Response {
+    if let Err(refused) = check_stateless(msg, headers) {
+        return refused;
+    }
+    let id = msg.id().map(|i| i.get());
     let relay = match gw.stateless_relay().await {
         Ok(r) => r,
         Err(why) => {
@@ -627,7 +652,16 @@ async fn stateless_post(
         // stateless requests of this endpoint.
         session: "stateless".into(),
     };
-    relay_request(relay, msg, None, accepts_sse(headers), &caller, permits).await
+    relay_request(
+        relay,
+        msg,
+        None,
+        accepts_sse(headers),
+        &caller,
+        permits,
+        true,
+    )
+    .await
 }
 
 /// A handshake-era message: `initialize` opens a session, everything else needs one.
@@ -695,6 +729,7 @@ async fn session_post(
             accepts_sse(headers),
             &caller,
             permits,
+            false,
         )
         .await;
         if let Ok(v) = HeaderValue::from_str(&sid) {
@@ -797,6 +832,7 @@ async fn session_post(
                 accepts_sse(headers),
                 &caller,
                 permits,
+                false,
             )
             .await
         }
@@ -818,7 +854,7 @@ async fn session_post(
     }
 }
 
-fn accepts_sse(headers: &HeaderMap) -> bool {
+pub(crate) fn accepts_sse(headers: &HeaderMap) -> bool {
     header_str(headers, "accept").is_some_and(|a| a.contains("text/event-stream"))
 }
 
@@ -931,13 +967,14 @@ async fn terminated_initialize(
 
 /// Relays one client request and answers the POST: JSON when the answer is the first message
 /// back, else an SSE stream of everything for this request, ending with the answer.
-async fn relay_request(
+pub(crate) async fn relay_request(
     relay: Arc<Relay>,
     msg: &warden_protocol::Message<'_>,
     session: Option<&Arc<Session>>,
     sse_ok: bool,
     caller: &Caller,
     permits: Permits,
+    stateless: bool,
 ) -> Response {
     let client_id = msg.id().map(|i| i.get().to_owned()).unwrap_or_default();
     let (tx, mut rx) = mpsc::channel::<String>(64);
@@ -954,7 +991,7 @@ async fn relay_request(
     // cancellation (clients send notifications/cancelled), so the call runs on.
     let mut guard = CancelOnDrop {
         relay,
-        upstream_id: upstream_id.filter(|_| session.is_none()),
+        upstream_id: upstream_id.filter(|_| stateless),
     };
     let unregister = move || {
         if let Some((streams, slot)) = &post_slot {
@@ -1002,7 +1039,7 @@ async fn relay_request(
         };
         // 2026-07-28 gives JSON-RPC errors an HTTP status of their own; the handshake era
         // answers them with 200.
-        let status = if session.is_none() {
+        let status = if stateless {
             stateless_status(&body)
         } else {
             StatusCode::OK

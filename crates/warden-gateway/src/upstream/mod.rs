@@ -1,5 +1,6 @@
 //! Upstream servers: a child process on stdio, a Streamable HTTP URL, or a legacy HTTP+SSE URL.
-//! Either way the rest of the gateway sees a [`Conn`]: raw messages out, raw messages and a final close reason in.
+//! Either way the rest of the gateway sees a [`Conn`]: raw messages out, raw messages and a
+//! final close reason in.
 
 mod child;
 mod http;
@@ -9,9 +10,9 @@ use tokio::sync::mpsc;
 
 pub use child::spawn_child;
 pub use http::connect_http;
-pub use sse::connect_sse;
 pub use reqwest::Url;
 pub use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+pub use sse::connect_sse;
 
 /// Where the upstream server is.
 #[derive(Debug, Clone)]

@@ -233,7 +233,9 @@ impl Upstream {
                     }
                     Err(why) => return why,
                 },
-                "endpoint" => tracing::warn!("upstream SSE stream named a second endpoint; ignored"),
+                "endpoint" => {
+                    tracing::warn!("upstream SSE stream named a second endpoint; ignored")
+                }
                 "message" if ev.data.trim().is_empty() => {}
                 "message" if ev.data.len() > self.max => {
                     tracing::error!(
