@@ -109,3 +109,16 @@ async def test_browsers_on_other_sites_cannot_reach_the_gateway(e2e, case):
         assert s.demo_calls(log) == []
     else:
         assert s.demo_calls(log, "connections.refresh"), "the honest request reached the upstream"
+
+
+@pytest.mark.anyio
+async def test_oversized_headers_are_refused_with_431(e2e):
+    log = e2e.log()
+    gw = e2e.http_gateway(POLICY, s.demo_upstream_cmd(log))
+    headers = s.modern_headers("tools/call", "connections.refresh") | {"x-padding": "a" * 20_000}
+    body = s.modern_call_body(4, "connections.refresh", {"connection_id": "conn-1"})
+    async with s.http_client() as client:
+        r = await client.post(gw.url, headers=headers, json=body)
+    assert r.status_code == 431, (r.status_code, r.text)
+    assert "over the limit" in json.loads(r.text)["error"]["message"], r.text
+    assert s.demo_calls(log) == []

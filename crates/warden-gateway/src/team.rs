@@ -29,7 +29,9 @@ use warden_protocol::{ErrorCode, error_response};
 use warden_store::CounterStore;
 
 use crate::clock::Clock;
-use crate::downstream::http::{Admitted, AllowedHosts, Gatekeeper, HttpGateway, check_origin};
+use crate::downstream::http::{
+    Admitted, AllowedHosts, Gatekeeper, HttpGateway, check_header_size, check_origin,
+};
 use crate::guard::{Guard, PolicySource, Principal};
 use crate::upstream::{HeaderMap as UpstreamHeaders, HeaderName, HeaderValue as UpHeaderValue};
 use crate::upstream::{Limits, UpstreamSpec};
@@ -246,6 +248,10 @@ impl Team {
             )
             .layer(axum::extract::DefaultBodyLimit::disable())
             .layer(axum::middleware::from_fn_with_state(allowed, check_origin))
+            .layer(axum::middleware::from_fn_with_state(
+                self.config().limits.max_header_bytes,
+                check_header_size,
+            ))
             .with_state(self.clone())
     }
 

@@ -250,6 +250,10 @@ impl HttpGateway {
                 AllowedHosts::from(Vec::new()),
                 check_origin,
             ))
+            .layer(axum::middleware::from_fn_with_state(
+                self.limits.max_header_bytes,
+                check_header_size,
+            ))
             .with_state(self.clone())
     }
 
@@ -334,6 +338,30 @@ impl HttpGateway {
     fn is_shared(&self) -> bool {
         matches!(self.upstream, UpstreamSpec::Command { shared: true, .. })
     }
+}
+
+/// Refuses a request whose headers (names and values) add up to more than `max` bytes, with
+/// 431 and a JSON-RPC error, before anything else reads them.
+pub async fn check_header_size(
+    State(max): State<usize>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if size > max {
+        let why = format!("request headers total {size} bytes, over the limit of {max}");
+        return json_error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            None,
+            ErrorCode::InvalidRequest,
+            &why,
+        );
+    }
+    next.run(req).await
 }
 
 /// Host names served besides `localhost` and IP addresses (`listen.allowed_hosts`).

@@ -87,6 +87,9 @@ pub struct Limits {
     pub upstream_timeout: Option<std::time::Duration>,
     /// An HTTP session without requests for this long ends. Default 30 minutes.
     pub session_idle: std::time::Duration,
+    /// Largest total size of one HTTP request's headers (names and values), in bytes; larger
+    /// requests get 431. Default 16 KiB.
+    pub max_header_bytes: usize,
     /// Requests in flight on one HTTP endpoint (503 beyond). Default: no limit.
     pub max_concurrent_requests: Option<usize>,
     /// Requests in flight in one HTTP session (429 beyond). Default: no limit.
@@ -100,6 +103,7 @@ impl Default for Limits {
             upstream_message_bytes: 64 << 20,
             upstream_timeout: None,
             session_idle: crate::downstream::http::SESSION_IDLE,
+            max_header_bytes: 16 << 10,
             max_concurrent_requests: None,
             max_concurrent_per_session: None,
         }
