@@ -237,6 +237,30 @@ impl Team {
                 }),
             )
             .route(
+                "/mcp/{server}/sse",
+                get(|State(t): State<Arc<Team>>, Path(s): Path<String>, h: HeaderMap| async move {
+                    match t.endpoint(&s) {
+                        Some(gw) => gw.sse_open(h, &format!("/mcp/{s}/messages")).await,
+                        None => unknown_server(&s),
+                    }
+                }),
+            )
+            .route(
+                "/mcp/{server}/messages",
+                post(
+                    |State(t): State<Arc<Team>>,
+                     Path(s): Path<String>,
+                     axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+                     h: HeaderMap,
+                     b: Body| async move {
+                        match t.endpoint(&s) {
+                            Some(gw) => gw.sse_message(h, q.get("session_id").cloned(), b).await,
+                            None => unknown_server(&s),
+                        }
+                    },
+                ),
+            )
+            .route(
                 "/.well-known/oauth-protected-resource",
                 get(|State(t): State<Arc<Team>>| async move { t.metadata(None) }),
             )

@@ -77,11 +77,38 @@ pub struct HttpGateway {
     upstream: UpstreamSpec,
     limits: Limits,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Sessions of the legacy HTTP+SSE transport (2024-11-05), by id.
+    sse_sessions: Mutex<HashMap<String, Arc<SseSession>>>,
     /// The connection shared by stateless requests (and by every session of a shared
     /// upstream), with its restart schedule.
     shared: tokio::sync::Mutex<SharedConn>,
     /// Requests in flight, across the whole gateway (shared by a team's endpoints).
     inflight: Option<Arc<Semaphore>>,
+}
+
+/// A session of the legacy HTTP+SSE transport: its own upstream connection, and the stream
+/// that carries every message for the client.
+#[derive(Debug)]
+struct SseSession {
+    identity: String,
+    relay: Arc<Relay>,
+    to_client: mpsc::Sender<String>,
+}
+
+/// Ends an HTTP+SSE session when its stream goes away.
+struct SseGuard {
+    gw: Arc<HttpGateway>,
+    sid: String,
+}
+
+impl Drop for SseGuard {
+    fn drop(&mut self) {
+        self.gw
+            .sse_sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.sid);
+    }
 }
 
 /// The shared connection of an endpoint and its restart schedule.
@@ -215,6 +242,7 @@ impl HttpGateway {
             limits,
             sessions: Mutex::new(HashMap::new()),
             shared: tokio::sync::Mutex::new(SharedConn::default()),
+            sse_sessions: Mutex::new(HashMap::new()),
         });
         let weak = Arc::downgrade(&gw);
         tokio::spawn(async move {
@@ -238,6 +266,23 @@ impl HttpGateway {
     /// The axum router serving `/mcp`.
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
+            .route(
+                "/sse",
+                axum::routing::get(|State(gw): State<Arc<HttpGateway>>, h: HeaderMap| {
+                    gw.sse_open(h, "/messages")
+                }),
+            )
+            .route(
+                "/messages",
+                post(
+                    |State(gw): State<Arc<HttpGateway>>,
+                     axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+                     h: HeaderMap,
+                     b: Body| {
+                        gw.sse_message(h, q.get("session_id").cloned(), b)
+                    },
+                ),
+            )
             .route(
                 "/mcp",
                 post(|State(gw): State<Arc<HttpGateway>>, h: HeaderMap, b: Body| gw.post(h, b))
@@ -507,6 +552,110 @@ impl HttpGateway {
             Err(refused) => return refused,
         };
         handle_delete(self, admitted, headers).await
+    }
+
+    /// GET on the legacy HTTP+SSE transport (2024-11-05): opens a session whose stream first
+    /// names, in an `endpoint` event, where to POST messages (`messages_path?session_id=…`),
+    /// then carries every message for the client. Each such session has its own upstream
+    /// connection; closing the stream ends the session.
+    pub async fn sse_open(self: Arc<Self>, headers: HeaderMap, messages_path: &str) -> Response {
+        let admitted = match self.gatekeeper.admit(&headers).await {
+            Ok(a) => a,
+            Err(refused) => return refused,
+        };
+        let (tx, rx) = mpsc::channel::<String>(256);
+        let relay = match self.open_relay(Some(tx.clone())).await {
+            Ok(r) => r,
+            Err(e) => {
+                let why = format!("cannot start the upstream: {e}");
+                return json_error(StatusCode::BAD_GATEWAY, None, ErrorCode::Server, &why);
+            }
+        };
+        let sid = uuid::Uuid::new_v4().simple().to_string();
+        self.sse_sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                sid.clone(),
+                Arc::new(SseSession {
+                    identity: admitted.who.identity,
+                    relay,
+                    to_client: tx,
+                }),
+            );
+        let endpoint = format!("event: endpoint\ndata: {messages_path}?session_id={sid}\n\n");
+        let guard = SseGuard {
+            gw: self.clone(),
+            sid,
+        };
+        let first =
+            futures::stream::once(async move { Ok::<_, Infallible>(Bytes::from(endpoint)) });
+        let rest = tokio_stream_from(rx).map(move |m| {
+            let _session_lives_while_the_stream_does = &guard;
+            Ok::<_, Infallible>(Bytes::from(format!("event: message\ndata: {m}\n\n")))
+        });
+        sse_response(first.chain(rest))
+    }
+
+    /// POST on the legacy HTTP+SSE transport: one client message for session `session_id`,
+    /// answered 202; its answer travels on the session's stream.
+    pub async fn sse_message(
+        self: Arc<Self>,
+        headers: HeaderMap,
+        session_id: Option<String>,
+        body: Body,
+    ) -> Response {
+        let admitted = match self.gatekeeper.admit(&headers).await {
+            Ok(a) => a,
+            Err(refused) => return refused,
+        };
+        let session = session_id.and_then(|sid| {
+            self.sse_sessions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&sid)
+                .filter(|s| s.identity == admitted.who.identity)
+                .cloned()
+                .map(|s| (sid, s))
+        });
+        let Some((sid, session)) = session else {
+            return json_error(
+                StatusCode::NOT_FOUND,
+                None,
+                ErrorCode::InvalidRequest,
+                "Session not found: open the SSE stream first",
+            );
+        };
+        let Ok(body) = read_body(body, self.limits.client_message_bytes).await else {
+            let why = format!(
+                "request body larger than {} bytes; not forwarded",
+                self.limits.client_message_bytes
+            );
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                None,
+                ErrorCode::InvalidRequest,
+                &why,
+            );
+        };
+        let Ok(text) = String::from_utf8(body.to_vec()) else {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                ErrorCode::ParseError,
+                "body is not UTF-8",
+            );
+        };
+        let caller = Caller {
+            guard: admitted.guard,
+            who: admitted.who,
+            session: sid,
+        };
+        session
+            .relay
+            .client_message(&text, &session.to_client, &caller)
+            .await;
+        StatusCode::ACCEPTED.into_response()
     }
 
     /// The session `sid` if `who` opened it. Someone else's session is "not found": its
