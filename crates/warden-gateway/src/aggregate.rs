@@ -24,7 +24,7 @@ use warden_protocol::{
 };
 
 use crate::downstream::http::{
-    accepts_sse, busy, check_stateless, header_str, json_error, read_body, relay_request,
+    accepts_sse, busy, check_stateless, header_str, json_error, read_body, relay_request, too_large,
 };
 use crate::relay::Caller;
 use crate::team::Team;
@@ -62,6 +62,12 @@ fn result(id: &str, result: &Value) -> String {
 
 /// POST `/mcp`.
 pub(crate) async fn post(team: Arc<Team>, headers: HeaderMap, body: Body) -> Response {
+    // The body first (within its bound): a refusal sent while the client is still sending
+    // would cost it the connection.
+    let limit = team.config().limits.max_body_bytes;
+    let Ok(body) = read_body(body, limit).await else {
+        return too_large(limit);
+    };
     let Ok(permit) = team.inflight().clone().try_acquire_owned() else {
         return busy(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -71,16 +77,6 @@ pub(crate) async fn post(team: Arc<Team>, headers: HeaderMap, body: Body) -> Res
     let who = match team.authenticate(&headers, None).await {
         Ok(who) => who,
         Err(refused) => return refused,
-    };
-    let limit = team.config().limits.max_body_bytes;
-    let Ok(body) = read_body(body, limit).await else {
-        let why = format!("request body larger than {limit} bytes; not forwarded");
-        return json_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            None,
-            ErrorCode::InvalidRequest,
-            &why,
-        );
     };
     let Ok(text) = std::str::from_utf8(&body) else {
         return json_error(

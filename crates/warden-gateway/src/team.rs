@@ -219,7 +219,10 @@ impl Team {
                     |State(t): State<Arc<Team>>, Path(s): Path<String>, h: HeaderMap, b: Body| async move {
                         match t.endpoint(&s) {
                             Some(gw) => gw.post(h, b).await,
-                            None => unknown_server(&s),
+                            None => {
+                                crate::downstream::http::drain(b).await;
+                                unknown_server(&s)
+                            }
                         }
                     },
                 )
@@ -255,7 +258,10 @@ impl Team {
                      b: Body| async move {
                         match t.endpoint(&s) {
                             Some(gw) => gw.sse_message(h, q.get("session_id").cloned(), b).await,
-                            None => unknown_server(&s),
+                            None => {
+                                crate::downstream::http::drain(b).await;
+                                unknown_server(&s)
+                            }
                         }
                     },
                 ),

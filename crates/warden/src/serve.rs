@@ -102,24 +102,48 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 async fn watch_and_reload(team: Arc<Team>, path: PathBuf, state: SqliteState) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(16);
     let mut watched = Vec::new();
+    // Only changes to the files the configuration is made of count: other files in the same
+    // directories (the gateway's own log, an editor's backups) must not cause reloads.
+    let files: Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>> = Arc::default();
+    let watcher_files = files.clone();
     let watcher_tx = tx.clone();
-    let mut watcher =
-        match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok_and(|e| !e.kind.is_access()) {
-                let _ = watcher_tx.try_send(());
-            }
-        }) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch files; reload with SIGHUP");
-                None
-            }
-        };
+    let on_event = move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if event.kind.is_access() {
+            return;
+        }
+        let ours = watcher_files
+            .lock()
+            .map(|f| event.paths.iter().any(|p| f.contains(p)))
+            .unwrap_or(true);
+        if ours {
+            let _ = watcher_tx.try_send(());
+        }
+    };
+    let mut watcher = match notify::recommended_watcher(on_event) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch files; reload with SIGHUP");
+            None
+        }
+    };
     let mut rewatch = |w: &mut Option<notify::RecommendedWatcher>, config: &Config| {
         let Some(w) = w else { return };
-        let mut dirs: Vec<PathBuf> = std::iter::once(&path)
-            .chain(config.policy_files.iter())
-            .filter_map(|f| absolute(f).parent().map(Path::to_owned))
+        let jwks = config.jwt.as_ref().and_then(|j| match &j.jwks {
+            warden_config::JwksSource::File(f) => Some(f.clone()),
+            warden_config::JwksSource::Url(_) => None,
+        });
+        let sources: Vec<PathBuf> = std::iter::once(path.clone())
+            .chain(config.policy_files.iter().cloned())
+            .chain(jwks)
+            .map(|f| absolute(&f))
+            .collect();
+        if let Ok(mut f) = files.lock() {
+            *f = sources.iter().cloned().collect();
+        }
+        let mut dirs: Vec<PathBuf> = sources
+            .iter()
+            .filter_map(|f| f.parent().map(Path::to_owned))
             .collect();
         dirs.sort();
         dirs.dedup();
@@ -148,17 +172,23 @@ async fn watch_and_reload(team: Arc<Team>, path: PathBuf, state: SqliteState) {
                 problems.to_string().trim_end()
             ),
             Ok(config) => {
-                let auth = match authenticator(&config, &state) {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::error!(
-                            "reload rejected, the running configuration stays in force: {e:#}"
-                        );
-                        continue;
+                // The authenticator (and the JWKS keys it has cached) is kept unless
+                // `[auth.jwt]` changed.
+                let auth = if config.jwt == team.config().jwt {
+                    None
+                } else {
+                    match authenticator(&config, &state) {
+                        Ok(a) => Some(a),
+                        Err(e) => {
+                            tracing::error!(
+                                "reload rejected, the running configuration stays in force: {e:#}"
+                            );
+                            continue;
+                        }
                     }
                 };
                 let policy_files = config.clone();
-                match team.reload(config, Some(auth)) {
+                match team.reload(config, auth) {
                     Ok(()) => {
                         tracing::info!("configuration reloaded");
                         rewatch(&mut watcher, &policy_files);

@@ -516,6 +516,12 @@ pub(crate) async fn read_body(body: Body, max: usize) -> Result<Bytes, ()> {
 impl HttpGateway {
     /// Handles a POST: one client message.
     pub async fn post(self: Arc<Self>, headers: HeaderMap, body: Body) -> Response {
+        // The body is read (within its bound) before anything may refuse the request: a
+        // refusal sent while the client is still sending would cost it the connection, and a
+        // client retrying after a 401 needs that connection.
+        let Ok(body) = read_body(body, self.limits.client_message_bytes).await else {
+            return too_large(self.limits.client_message_bytes);
+        };
         // Over the limit, say so at once (503 with Retry-After) rather than queue without bound.
         let mut permits = Vec::new();
         if let Some(sem) = &self.inflight {
@@ -605,6 +611,9 @@ impl HttpGateway {
         session_id: Option<String>,
         body: Body,
     ) -> Response {
+        let Ok(body) = read_body(body, self.limits.client_message_bytes).await else {
+            return too_large(self.limits.client_message_bytes);
+        };
         let admitted = match self.gatekeeper.admit(&headers).await {
             Ok(a) => a,
             Err(refused) => return refused,
@@ -624,18 +633,6 @@ impl HttpGateway {
                 None,
                 ErrorCode::InvalidRequest,
                 "Session not found: open the SSE stream first",
-            );
-        };
-        let Ok(body) = read_body(body, self.limits.client_message_bytes).await else {
-            let why = format!(
-                "request body larger than {} bytes; not forwarded",
-                self.limits.client_message_bytes
-            );
-            return json_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                None,
-                ErrorCode::InvalidRequest,
-                &why,
             );
         };
         let Ok(text) = String::from_utf8(body.to_vec()) else {
@@ -679,25 +676,30 @@ pub(crate) fn busy(status: StatusCode, why: &str) -> Response {
 
 pub(crate) type Permits = Vec<OwnedSemaphorePermit>;
 
+/// The answer to a body over `limit` bytes.
+pub(crate) fn too_large(limit: usize) -> Response {
+    let why = format!("request body larger than {limit} bytes; not forwarded");
+    json_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        None,
+        ErrorCode::InvalidRequest,
+        &why,
+    )
+}
+
+/// Reads and discards a body (within a bound), so that a refusal does not cost the client its
+/// connection.
+pub(crate) async fn drain(body: Body) {
+    let _ = read_body(body, 1 << 20).await;
+}
+
 async fn handle_post(
     gw: Arc<HttpGateway>,
     admitted: Admitted,
     headers: HeaderMap,
-    body: Body,
+    body: Bytes,
     permits: Permits,
 ) -> Response {
-    let Ok(body) = read_body(body, gw.limits.client_message_bytes).await else {
-        let why = format!(
-            "request body larger than {} bytes; not forwarded",
-            gw.limits.client_message_bytes
-        );
-        return json_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            None,
-            ErrorCode::InvalidRequest,
-            &why,
-        );
-    };
     let Ok(text) = std::str::from_utf8(&body) else {
         return json_error(
             StatusCode::BAD_REQUEST,

@@ -599,7 +599,10 @@ impl Engine {
             Value::from(proto.version())
         );
         let mut file = lock(log);
-        if let Err(e) = writeln!(file, "{line}").and_then(|()| file.flush()) {
+        // One write per line: several demo processes may share a log file (O_APPEND keeps
+        // whole writes whole, not a line and its newline written apart).
+        let line = format!("{line}\n");
+        if let Err(e) = file.write_all(line.as_bytes()).and_then(|()| file.flush()) {
             eprintln!("warden-demo: cannot write the call log: {e}");
         }
     }
