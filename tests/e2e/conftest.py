@@ -8,6 +8,7 @@ process it starts carries; teardown stops what the test started and fails if any
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -41,6 +42,14 @@ class HttpServer:
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+
+@dataclass
+class ServeGateway(HttpServer):
+    """A running `warden serve`; `url` is the base URL (no path)."""
+
+    def endpoint(self, server: str) -> str:
+        return f"{self.url}/mcp/{server}"
 
 
 @dataclass
@@ -103,10 +112,12 @@ class E2E:
 
     # -- processes over HTTP ------------------------------------------------------------------
 
-    def spawn(self, argv: list[str], name: str) -> tuple[subprocess.Popen, Path]:
+    def spawn(self, argv: list[str], name: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
         err = self.tmp / f"{name}.stderr"
+        full_env = self.env()
+        full_env.update(env or {})
         with open(self.tmp / f"{name}.stdout", "wb") as out, open(err, "wb") as errf:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=errf, env=self.env())
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=errf, env=full_env)
         self.procs.append(proc)
         return proc, err
 
@@ -133,6 +144,54 @@ class E2E:
         proc, err = self.spawn(argv, name)
         s.wait_listening(port, proc, what="warden demo-upstream --http")
         return HttpServer(f"http://127.0.0.1:{port}/mcp", port, proc, err)
+
+    # -- the team gateway (warden serve) ------------------------------------------------------
+
+    @property
+    def config_dir(self) -> Path:
+        """Where serve configs (and the policy files they name by relative path) are written: a
+        directory of their own, as in a deployment (logs and state live elsewhere)."""
+        d = self.tmp / "config"
+        d.mkdir(exist_ok=True)
+        return d
+
+    def serve_config(self, doc: dict, name: str = "warden.toml", port: int | None = None) -> tuple[Path, int]:
+        """Write a `warden serve` config (TOML, or JSON when name ends in .json) into config_dir.
+        `listen.address` (a free loopback port) and `state` (this test's state dir) are filled in
+        unless given."""
+        doc = dict(doc)
+        listen = dict(doc.get("listen") or {})
+        if "address" not in listen:
+            listen["address"] = f"127.0.0.1:{port or s.free_port()}"
+        doc["listen"] = listen
+        doc.setdefault("state", str(self.state_dir))
+        path = self.config_dir / name
+        path.write_text(json.dumps(doc, indent=2) if name.endswith(".json") else s.to_toml(doc))
+        return path, int(listen["address"].rsplit(":", 1)[1])
+
+    def serve(self, config: Path, port: int, name: str = "serve", env: dict[str, str] | None = None) -> "ServeGateway":
+        """`warden serve --config config`, waited for until it listens on port."""
+        proc, err = self.spawn([str(s.WARDEN), "serve", "--config", str(config)], name, env=env)
+        try:
+            s.wait_listening(port, proc, what=f"warden serve ({name})")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\nstderr:\n{err.read_text(errors='replace')}") from None
+        return ServeGateway(f"http://127.0.0.1:{port}", port, proc, err)
+
+    def keys(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """`warden keys ARGS --state-dir <this test's state dir>`, bounded."""
+        argv = [str(s.WARDEN), "keys", *args, "--state-dir", str(self.state_dir)]
+        done = subprocess.run(argv, capture_output=True, text=True, env=self.env(), timeout=s.START_TIMEOUT)
+        if check:
+            assert done.returncode == 0, (argv, done.returncode, done.stdout, done.stderr)
+        return done
+
+    def create_key(self, identity: str, expires: str | None = None) -> dict:
+        """A new API key for identity: the JSON record, with the secret under "key"."""
+        args = ["create", identity, "--format", "json"] + (["--expires", expires] if expires else [])
+        record = json.loads(self.keys(*args).stdout)
+        assert record["key"].startswith("wdn_"), record
+        return record
 
     def stop(self, proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = s.EXIT_TIMEOUT) -> int:
         """Signal proc and wait for it; a process that ignores the signal fails the test."""

@@ -6,8 +6,10 @@ command line, so teardown can prove that nothing it started outlives it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import queue
 import signal
 import socket
@@ -20,6 +22,8 @@ from typing import Any, Iterable
 
 import httpx2 as httpx
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 E2E_DIR = Path(__file__).resolve().parent
 ROOT = E2E_DIR.parents[1]
@@ -286,8 +290,8 @@ def raw_stdio_tools_list(rs: RawStdio) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def http_client(timeout: float = CALL_TIMEOUT) -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=timeout, trust_env=False)
+def http_client(timeout: float = CALL_TIMEOUT, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=timeout, trust_env=False, headers=headers)
 
 
 def parse_http_messages(resp: httpx.Response) -> list[dict]:
@@ -388,3 +392,163 @@ def first_text(result: Any) -> str:
 def decision_of(result: Any) -> dict | None:
     meta = result.get("_meta") if isinstance(result, dict) else result.meta
     return (meta or {}).get("warden/decision")
+
+
+# ---------------------------------------------------------------------------------------------
+# The team gateway (`warden serve`): config files, credentials, clients
+# ---------------------------------------------------------------------------------------------
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML for {value!r}")
+
+
+def to_toml(doc: dict) -> str:
+    """A small TOML writer for serve configs: nested dicts become [tables], top-level lists of dicts
+    become [[arrays of tables]] (grants), anything deeper is written inline."""
+    lines: list[str] = []
+
+    def is_aot(path: list[str], v: Any) -> bool:
+        return not path and isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
+
+    def table(path: list[str], d: dict) -> None:
+        if path:
+            lines.append("")
+            lines.append("[" + ".".join(_toml_key(k) for k in path) + "]")
+        for k, v in d.items():
+            if not isinstance(v, dict) and not is_aot(path, v):
+                lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+        for k, v in d.items():
+            if isinstance(v, dict):
+                table(path + [k], v)
+        for k, v in d.items():
+            if is_aot(path, v):
+                for item in v:
+                    lines.append("")
+                    lines.append(f"[[{_toml_key(k)}]]")
+                    lines.extend(f"{_toml_key(ik)} = {_toml_value(iv)}" for ik, iv in item.items())
+
+    table([], doc)
+    return "\n".join(lines) + "\n"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Save the way editors do: write a new file next to it, then rename it over the old one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def bearer(token: str | None) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"} if token is not None else {}
+
+
+@contextlib.asynccontextmanager
+async def serve_client(url: str, token: str | None, mode: str = "legacy", **kw):
+    """The official SDK client on a `warden serve` endpoint, sending `Authorization: Bearer token`."""
+    async with create_mcp_http_client(headers=bearer(token) or None) as http:
+        async with sdk_client(streamable_http_client(url, http_client=http), mode, **kw) as client:
+            yield client
+
+
+def www_authenticate_params(value: str) -> dict[str, str]:
+    """The auth-params of a `WWW-Authenticate: Bearer k="v", ...` value."""
+    assert value.lower().startswith("bearer "), value
+    return {k.lower(): v for k, v in re.findall(r'([A-Za-z_]+)="([^"]*)"', value)}
+
+
+async def tool_names(client) -> list[str]:
+    return [t.name for t in (await client.list_tools()).tools]
+
+
+def demo_server(log: Path, era: str = "both", **extra: Any) -> dict:
+    """A `[servers.<name>]` entry running the demo upstream on stdio, logging its calls to log."""
+    argv = demo_upstream_cmd(log, era)
+    return {"command": argv[0], "args": argv[1:], **extra}
+
+
+async def post_once(url: str, headers: dict[str, str], body: Any) -> httpx.Response:
+    """One POST on its own connection. For requests the gateway is expected to refuse: whether a
+    refused request's connection stays usable is tested on its own (test_serve_credentials)."""
+    async with http_client() as client:
+        return await client.post(url, headers=headers, json=body)
+
+
+def raw_http_exchange(
+    port: int, head: bytes, body: bytes, then: bytes, pause: float = 0.2, timeout: float = CALL_TIMEOUT
+) -> tuple[bytes, bytes]:
+    """On one connection: send the request head, read the whole response (it may come before the
+    body is sent), wait `pause` (a slow client), send the body and then the next request `then`;
+    return both raw responses (the second is b"" when the server closed the connection)."""
+
+    def read_response(sock: socket.socket, buf: bytes) -> tuple[bytes, bytes]:
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return buf, b""
+            buf += chunk
+        head_end = buf.index(b"\r\n\r\n") + 4
+        length = 0
+        for line in buf[:head_end].split(b"\r\n")[1:]:
+            k, _, v = line.partition(b":")
+            if k.strip().lower() == b"content-length":
+                length = int(v.strip())
+        while len(buf) < head_end + length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        return buf[: head_end + length], buf[head_end + length :]
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(head)
+        first, rest = read_response(sock, b"")
+        time.sleep(pause)
+        try:
+            sock.sendall(body + then)
+            second, _ = read_response(sock, rest)
+        except OSError:
+            second = b""
+    return first, second
+
+
+def json_dumps(doc: Any) -> str:
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def tomllib_load(path: Path) -> dict:
+    import tomllib
+
+    return tomllib.loads(path.read_text())
+
+
+def demo_calls_shared(log: Path, tool: str | None = None) -> list[dict]:
+    """demo_calls for a log that several demo processes append to at once (`warden serve` starts
+    one per session). Each process writes a line as two writes (the object, then the newline), so
+    lines from two processes can interleave as `{...}{...}\\n\\n`; every object is counted once."""
+    if not log.exists():
+        return []
+    decoder = json.JSONDecoder()
+    text, pos, calls = log.read_text(), 0, []
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            break
+        obj, pos = decoder.raw_decode(text, pos)
+        calls.append(obj)
+    return [c for c in calls if tool is None or c.get("tool") == tool]
