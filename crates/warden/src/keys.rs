@@ -24,6 +24,10 @@ pub(crate) struct KeysArgs {
     /// (~/.local/share/warden).
     #[arg(long, value_name = "DIR", env = "WARDEN_STATE_DIR", global = true)]
     pub state_dir: Option<PathBuf>,
+    /// Use the state of this `warden serve` configuration (its `state` setting); wins over
+    /// --state-dir and WARDEN_STATE_DIR.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: KeysCommand,
 }
@@ -87,7 +91,15 @@ pub(crate) struct RevokeArgs {
 const MAX_IDENTITY_CHARS: usize = 256;
 
 pub(crate) async fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
-    let dir = crate::run::state_dir(args.state_dir)?;
+    let dir = match &args.config {
+        Some(file) => {
+            let config = warden_config::load(file).map_err(|problems| {
+                anyhow::anyhow!("{} is invalid:\n{problems}", file.display())
+            })?;
+            crate::serve::state_of(&config)?
+        }
+        None => crate::run::state_dir(args.state_dir)?,
+    };
     let store = SqliteState::open(&dir)?;
     let now_ms = SystemClock.now_ms();
     match args.command {
