@@ -131,3 +131,23 @@ fn bad_input_is_explained() {
         assert!(!out.stderr.is_empty(), "{args:?}");
     }
 }
+
+#[tokio::test]
+async fn keys_can_use_the_state_a_gateway_configuration_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = dir.path().join("warden.toml");
+    std::fs::write(&config, "state = \"state\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["keys", "--config"])
+        .arg(&config)
+        .args(["create", "ci-agent"])
+        .env("WARDEN_STATE_DIR", dir.path().join("elsewhere"))
+        .output()
+        .unwrap();
+    let (key, _) = ok(&out);
+    // The key is in the configuration's state (relative to the config file), where
+    // `warden serve --config` looks, not in WARDEN_STATE_DIR.
+    assert_eq!(authenticate(&state, key.trim()).await.unwrap(), "ci-agent");
+    assert!(!dir.path().join("elsewhere").exists());
+}
