@@ -13,6 +13,13 @@ pub struct Position {
     pub column: usize,
 }
 
+impl From<(usize, usize)> for Position {
+    /// From a `(line, column)` pair, as [`warden_policy::text::LineIndex`] gives them.
+    fn from((line, column): (usize, usize)) -> Position {
+        Position { line, column }
+    }
+}
+
 /// One problem in a config file or in a file it names (a policy file).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {

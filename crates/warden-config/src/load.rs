@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::duration::parse_duration;
-use crate::error::{ConfigError, ConfigErrors};
+use crate::error::{ConfigError, ConfigErrors, Position};
 use crate::expand::expand;
 use crate::model::{
     Config, EdgeLimits, Grant, Identity, JwksSource, JwtConfig, Lifecycle, Listen, Server,
@@ -17,7 +17,8 @@ use crate::model::{
 use crate::names::{
     PLAIN_NAME_PATTERN, did_you_mean, is_identity_name, is_plain_name, plain_version,
 };
-use crate::tree::{Entry, LineIndex, Node, SyntaxError, Val, parse_json, parse_toml};
+use crate::tree::{Entry, Node, SyntaxError, Val, parse_json, parse_toml};
+use warden_policy::text::LineIndex;
 
 /// Top-level keys.
 pub(crate) const TOP_FIELDS: &[&str] = &[
@@ -145,7 +146,7 @@ pub(crate) fn load(
             .map(|SyntaxError { span, message }| ConfigError {
                 file: path.to_path_buf(),
                 field: String::new(),
-                position: span.map(|s| index.position(s.start)),
+                position: span.map(|s| Position::from(index.position(s.start))),
                 message,
             })
             .collect();
@@ -216,7 +217,7 @@ impl Loader<'_> {
         self.errors.push(ConfigError {
             file: self.file.clone(),
             field: field.to_owned(),
-            position: Some(self.index.position(offset)),
+            position: Some(Position::from(self.index.position(offset))),
             message: message.into(),
         });
     }
@@ -225,7 +226,7 @@ impl Loader<'_> {
         let e = ConfigError {
             file: self.file.clone(),
             field: field.to_owned(),
-            position: Some(self.index.position(offset)),
+            position: Some(Position::from(self.index.position(offset))),
             message: message.to_owned(),
         };
         self.warnings.push((Some(offset), e.to_string()));

@@ -7,8 +7,6 @@
 
 use std::ops::Range;
 
-use crate::error::Position;
-
 /// A value with the byte range it came from.
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
@@ -124,7 +122,7 @@ const MAX_JSON_DEPTH: usize = 64;
 /// Parses a strict JSON document (no comments, no trailing commas).
 /// Duplicate keys are syntax errors: JSON parsers disagree on which one wins.
 pub(crate) fn parse_json(text: &str) -> Result<Node, Vec<SyntaxError>> {
-    if let Some(offset) = json_too_deep(text) {
+    if let Some(offset) = warden_policy::text::json_too_deep(text, MAX_JSON_DEPTH) {
         return Err(vec![SyntaxError {
             span: Some(offset..offset),
             message: format!("JSON nested more than {MAX_JSON_DEPTH} levels deep"),
@@ -153,7 +151,7 @@ pub(crate) fn parse_json(text: &str) -> Result<Node, Vec<SyntaxError>> {
     // jsonc-parser is lenient in corners (e.g. some escapes and numbers);
     // serde_json is the reference for what JSON is.
     if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
-        let offset = LineIndex::new(text).offset_of(e.line(), e.column());
+        let offset = warden_policy::text::LineIndex::new(text).offset_of(e.line(), e.column());
         let message = e.to_string();
         let message = message
             .rfind(" at line ")
@@ -212,99 +210,9 @@ fn json_node(v: &jsonc_parser::ast::Value<'_>, dups: &mut Vec<SyntaxError>) -> N
     }
 }
 
-/// Byte offset of the first bracket nested deeper than [`MAX_JSON_DEPTH`].
-fn json_too_deep(text: &str) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, b) in text.bytes().enumerate() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_JSON_DEPTH {
-                    return Some(i);
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    None
-}
-
-/// Maps byte offsets to lines and character columns.
-#[derive(Debug)]
-pub(crate) struct LineIndex<'t> {
-    text: &'t str,
-    /// Byte offset where each line starts.
-    starts: Vec<usize>,
-}
-
-impl<'t> LineIndex<'t> {
-    pub(crate) fn new(text: &'t str) -> LineIndex<'t> {
-        let starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
-        LineIndex { text, starts }
-    }
-
-    /// The position of a byte offset (clamped to the text).
-    pub(crate) fn position(&self, offset: usize) -> Position {
-        let offset = offset.min(self.text.len());
-        let line = self.starts.partition_point(|&s| s <= offset).max(1);
-        let start = self.starts.get(line - 1).copied().unwrap_or(0);
-        let column = self
-            .text
-            .get(start..offset)
-            .map_or(0, |before| before.chars().count());
-        Position {
-            line,
-            column: column + 1,
-        }
-    }
-
-    /// The byte offset of a 1-based line and 1-based byte column.
-    fn offset_of(&self, line: usize, column: usize) -> usize {
-        let start = self
-            .starts
-            .get(line.saturating_sub(1))
-            .copied()
-            .unwrap_or(self.text.len());
-        let mut offset = (start + column.saturating_sub(1)).min(self.text.len());
-        while !self.text.is_char_boundary(offset) {
-            offset -= 1;
-        }
-        offset
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn positions_count_characters() {
-        let index = LineIndex::new("ab\ncé d\n\nx");
-        let at = |o| {
-            let p = index.position(o);
-            (p.line, p.column)
-        };
-        assert_eq!(at(0), (1, 1));
-        assert_eq!(at(3), (2, 1));
-        assert_eq!(at(6), (2, 3));
-        assert_eq!(at(9), (3, 1));
-        assert_eq!(at(99), (4, 2));
-    }
 
     #[test]
     fn toml_tables_keep_document_order() {

@@ -20,7 +20,8 @@ use jsonc_parser::{CollectOptions, ParseOptions};
 use crate::ScopeKind;
 use crate::glob::{Glob, GlobSet};
 use crate::model::{Action, Condition, Limit, Op, Path, Policy, Root, Rule};
-use crate::problems::{LineIndex, Problem, Problems};
+use crate::problems::{Problem, Problems};
+use crate::text::{LineIndex, json_too_deep};
 
 /// Nesting deeper than this is refused before any parser recurses into it.
 const MAX_DEPTH: usize = 100;
@@ -140,7 +141,7 @@ impl<'t> Compiler<'t> {
     // ---- syntax -------------------------------------------------------
 
     fn document(&mut self) -> Option<Policy> {
-        if let Some(offset) = too_deep(self.text) {
+        if let Some(offset) = json_too_deep(self.text, MAX_DEPTH) {
             self.problem(
                 "",
                 offset,
@@ -1164,34 +1165,6 @@ fn find<'b, 'a>(v: &'b Value<'a>, pointer: &str) -> Option<&'b Value<'a>> {
     Some(node)
 }
 
-/// Byte offset where nesting first exceeds [`MAX_DEPTH`], if it does.
-fn too_deep(text: &str) -> Option<usize> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (i, b) in text.bytes().enumerate() {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return Some(i);
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    None
-}
-
 /// Appends one escaped JSON Pointer segment.
 pub(crate) fn child(pointer: &str, key: &str) -> String {
     let mut out = String::with_capacity(pointer.len() + key.len() + 1);
@@ -1310,8 +1283,8 @@ mod tests {
 
     #[test]
     fn depth_is_counted_outside_strings() {
-        assert_eq!(too_deep(r#"{"a": "[[[[[["}"#), None);
+        assert_eq!(json_too_deep(r#"{"a": "[[[[[["}"#, MAX_DEPTH), None);
         let deep = "[".repeat(MAX_DEPTH + 1);
-        assert_eq!(too_deep(&deep), Some(MAX_DEPTH));
+        assert_eq!(json_too_deep(&deep, MAX_DEPTH), Some(MAX_DEPTH));
     }
 }

@@ -50,6 +50,7 @@ mod glob;
 mod limits;
 mod model;
 mod problems;
+pub mod text;
 
 pub use limits::describe_window;
 pub use model::Policy;
