@@ -24,7 +24,8 @@ use warden_protocol::{
 };
 
 use crate::downstream::http::{
-    accepts_sse, busy, check_stateless, header_str, json_error, read_body, relay_request, too_large,
+    Limit, accepts_sse, acquire, check_stateless, header_str, json_error, parse_body, read_body,
+    relay_request, too_large,
 };
 use crate::relay::Caller;
 use crate::team::Team;
@@ -68,27 +69,17 @@ pub(crate) async fn post(team: Arc<Team>, headers: HeaderMap, body: Body) -> Res
     let Ok(body) = read_body(body, limit).await else {
         return too_large(limit);
     };
-    let Ok(permit) = team.inflight().clone().try_acquire_owned() else {
-        return busy(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the gateway is at its limit of requests in flight (limits.max_concurrent_requests)",
-        );
+    let permit = match acquire(team.inflight(), Limit::Gateway) {
+        Ok(p) => p,
+        Err(refused) => return refused,
     };
     let who = match team.authenticate(&headers, None).await {
         Ok(who) => who,
         Err(refused) => return refused,
     };
-    let Ok(text) = std::str::from_utf8(&body) else {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            None,
-            ErrorCode::ParseError,
-            "body is not UTF-8",
-        );
-    };
-    let msg = match warden_protocol::parse(text) {
+    let msg = match parse_body(&body) {
         Ok(m) => m,
-        Err(e) => return json(StatusCode::BAD_REQUEST, e.response()),
+        Err(refused) => return refused,
     };
     let modern = warden_protocol::request_era(&msg) == warden_protocol::Era::Modern
         || header_str(&headers, "mcp-protocol-version") == Some(MODERN_VERSION);

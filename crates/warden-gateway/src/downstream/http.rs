@@ -525,14 +525,9 @@ impl HttpGateway {
         // Over the limit, say so at once (503 with Retry-After) rather than queue without bound.
         let mut permits = Vec::new();
         if let Some(sem) = &self.inflight {
-            match sem.clone().try_acquire_owned() {
+            match acquire(sem, Limit::Gateway) {
                 Ok(p) => permits.push(p),
-                Err(_) => {
-                    return busy(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "the gateway is at its limit of requests in flight (limits.max_concurrent_requests)",
-                    );
-                }
+                Err(refused) => return refused,
             }
         }
         let admitted = match self.gatekeeper.admit(&headers).await {
@@ -666,6 +661,52 @@ impl HttpGateway {
     }
 }
 
+/// Which concurrency limit a permit counts against.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Limit {
+    /// Requests in flight in the whole gateway: 503 beyond.
+    Gateway,
+    /// Requests in flight in one session: 429 beyond.
+    Session,
+}
+
+/// A permit to have one more request in flight, or the refusal to send at once.
+pub(crate) fn acquire(
+    sem: &Arc<Semaphore>,
+    limit: Limit,
+) -> Result<OwnedSemaphorePermit, Response> {
+    sem.clone().try_acquire_owned().map_err(|_| match limit {
+        Limit::Gateway => busy(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the gateway is at its limit of requests in flight (limits.max_concurrent_requests)",
+        ),
+        Limit::Session => busy(
+            StatusCode::TOO_MANY_REQUESTS,
+            "this session is at its limit of requests in flight (limits.max_concurrent_per_session)",
+        ),
+    })
+}
+
+/// The message in a request body, or the 400 that refuses it.
+pub(crate) fn parse_body(body: &Bytes) -> Result<warden_protocol::Message<'_>, Response> {
+    let text = std::str::from_utf8(body).map_err(|_| {
+        json_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            ErrorCode::ParseError,
+            "body is not UTF-8",
+        )
+    })?;
+    warden_protocol::parse(text).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/json")],
+            e.response(),
+        )
+            .into_response()
+    })
+}
+
 /// A refusal for load: the client may retry in a second.
 pub(crate) fn busy(status: StatusCode, why: &str) -> Response {
     let mut resp = json_error(status, None, ErrorCode::Server, why);
@@ -700,24 +741,9 @@ async fn handle_post(
     body: Bytes,
     permits: Permits,
 ) -> Response {
-    let Ok(text) = std::str::from_utf8(&body) else {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            None,
-            ErrorCode::ParseError,
-            "body is not UTF-8",
-        );
-    };
-    let msg = match warden_protocol::parse(text) {
+    let msg = match parse_body(&body) {
         Ok(m) => m,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                [(header::CONTENT_TYPE, "application/json")],
-                e.response(),
-            )
-                .into_response();
-        }
+        Err(refused) => return refused,
     };
     let header_version = header_str(&headers, "mcp-protocol-version");
     let modern = warden_protocol::request_era(&msg) == warden_protocol::Era::Modern
@@ -731,7 +757,6 @@ async fn handle_post(
 /// The 2026-07-28 checks of one request, in the order the reference servers apply them:
 /// required `_meta` keys (-32602), headers against the body (-32020), responses refused, then
 /// the version (-32022). A refusal is the HTTP answer; nothing is forwarded.
-#[allow(clippy::result_large_err)] // the error is the HTTP answer, built only when refusing
 pub(crate) fn check_stateless(
     msg: &warden_protocol::Message<'_>,
     headers: &HeaderMap,
@@ -994,14 +1019,9 @@ async fn session_post(
     match msg.kind {
         Kind::Request { .. } => {
             if let Some(sem) = &session.inflight {
-                match sem.clone().try_acquire_owned() {
+                match acquire(sem, Limit::Session) {
                     Ok(p) => permits.push(p),
-                    Err(_) => {
-                        return busy(
-                            StatusCode::TOO_MANY_REQUESTS,
-                            "this session is at its limit of requests in flight (limits.max_concurrent_per_session)",
-                        );
-                    }
+                    Err(refused) => return refused,
                 }
             }
             relay_request(
