@@ -423,16 +423,9 @@ async fn call(
             warden_protocol::unknown_tool_result(id, era, &name),
         );
     };
-    let relay = match gw.stateless_relay().await {
+    let relay = match gw.upstream_or_502(Some(id)).await {
         Ok(r) => r,
-        Err(why) => {
-            return json_error(
-                StatusCode::BAD_GATEWAY,
-                Some(id),
-                ErrorCode::Server,
-                &format!("cannot reach the upstream: {why}"),
-            );
-        }
+        Err(refused) => return refused,
     };
     let Some(renamed) = warden_protocol::rename_call(msg, &tool) else {
         return json(

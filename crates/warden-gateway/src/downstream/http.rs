@@ -380,6 +380,18 @@ impl HttpGateway {
         Ok(relay)
     }
 
+    /// The shared connection, or the 502 that says why there is none (for request `id`).
+    pub(crate) async fn upstream_or_502(&self, id: Option<&str>) -> Result<Arc<Relay>, Response> {
+        self.stateless_relay().await.map_err(|why| {
+            json_error(
+                StatusCode::BAD_GATEWAY,
+                id,
+                ErrorCode::Server,
+                &format!("cannot reach the upstream: {why}"),
+            )
+        })
+    }
+
     fn is_shared(&self) -> bool {
         matches!(self.upstream, UpstreamSpec::Command { shared: true, .. })
     }
@@ -838,16 +850,9 @@ async fn stateless_post(
         return refused;
     }
     let id = msg.id().map(|i| i.get());
-    let relay = match gw.stateless_relay().await {
+    let relay = match gw.upstream_or_502(id).await {
         Ok(r) => r,
-        Err(why) => {
-            return json_error(
-                StatusCode::BAD_GATEWAY,
-                id,
-                ErrorCode::Server,
-                &format!("cannot reach the upstream: {why}"),
-            );
-        }
+        Err(refused) => return refused,
     };
     let caller = Caller {
         guard: admitted.guard,
@@ -1002,16 +1007,9 @@ async fn session_post(
     };
     // A terminated session rides the shared connection, restarted if its process died.
     let relay = if session.terminated.is_some() {
-        match gw.stateless_relay().await {
+        match gw.upstream_or_502(id).await {
             Ok(r) => r,
-            Err(why) => {
-                return json_error(
-                    StatusCode::BAD_GATEWAY,
-                    id,
-                    ErrorCode::Server,
-                    &format!("cannot reach the upstream: {why}"),
-                );
-            }
+            Err(refused) => return refused,
         }
     } else {
         session.relay.clone()
@@ -1081,16 +1079,9 @@ async fn terminated_initialize(
     msg: &warden_protocol::Message<'_>,
 ) -> Response {
     let id = msg.id().map(|i| i.get()).unwrap_or("null");
-    let relay = match gw.stateless_relay().await {
+    let relay = match gw.upstream_or_502(Some(id)).await {
         Ok(r) => r,
-        Err(why) => {
-            return json_error(
-                StatusCode::BAD_GATEWAY,
-                Some(id),
-                ErrorCode::Server,
-                &format!("cannot reach the upstream: {why}"),
-            );
-        }
+        Err(refused) => return refused,
     };
     let params: serde_json::Value = msg
         .params
