@@ -21,7 +21,7 @@ use crate::ScopeKind;
 use crate::glob::{Glob, GlobSet};
 use crate::model::{Action, Condition, Limit, Op, Path, Policy, Root, Rule};
 use crate::problems::{Problem, Problems};
-use crate::text::{LineIndex, json_too_deep};
+use crate::text::{LineIndex, edit_distance, json_too_deep};
 
 /// Nesting deeper than this is refused before any parser recurses into it.
 const MAX_DEPTH: usize = 100;
@@ -1245,23 +1245,6 @@ fn suggest<'n>(name: &str, allowed: &[&'n str]) -> Option<&'n str> {
         .filter(|&(d, a)| d <= 2 && d < a.len())
         .min_by_key(|&(d, _)| d)
         .map(|(_, a)| a)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let next = (diag + usize::from(ca != cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            diag = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

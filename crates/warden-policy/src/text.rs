@@ -73,6 +73,24 @@ pub fn json_too_deep(text: &str, max: usize) -> Option<usize> {
     None
 }
 
+/// Levenshtein distance in characters, for "did you mean" suggestions.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::LineIndex;
@@ -94,5 +112,12 @@ mod tests {
             assert_eq!(index.position(offset), want, "offset {offset}");
         }
         assert_eq!(index.offset_of(2, 4), 6);
+    }
+
+    #[test]
+    fn edit_distance_counts_characters() {
+        assert_eq!(super::edit_distance("kitten", "sitting"), 3);
+        assert_eq!(super::edit_distance("café", "cafe"), 1);
+        assert_eq!(super::edit_distance("", "abc"), 3);
     }
 }
