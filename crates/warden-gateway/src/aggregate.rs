@@ -19,8 +19,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use warden_protocol::{
-    ErrorCode, Kind, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION,
-    META_SERVER_INFO, MODERN_VERSION, Message, error_response,
+    ErrorCode, Kind, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_SERVER_INFO, MODERN_VERSION,
+    Message, error_response,
 };
 
 use crate::downstream::http::{
@@ -276,20 +276,13 @@ pub(crate) async fn delete(team: Arc<Team>, headers: HeaderMap) -> Response {
 
 /// The caller's `_meta` for a server request made on their behalf.
 fn meta(agg: &Agg) -> Value {
-    let mut m = serde_json::Map::new();
-    m.insert(META_PROTOCOL_VERSION.into(), MODERN_VERSION.into());
-    m.insert(
-        META_CLIENT_CAPABILITIES.into(),
-        serde_json::from_str(&agg.capabilities).unwrap_or_else(|_| serde_json::json!({})),
-    );
-    if let Some(info) = agg
+    let capabilities =
+        serde_json::from_str(&agg.capabilities).unwrap_or_else(|_| serde_json::json!({}));
+    let info: Option<Value> = agg
         .client_info
         .as_deref()
-        .and_then(|i| serde_json::from_str(i).ok())
-    {
-        m.insert(META_CLIENT_INFO.into(), info);
-    }
-    Value::Object(m)
+        .and_then(|i| serde_json::from_str(i).ok());
+    warden_protocol::modern_meta(&capabilities, info.as_ref())
 }
 
 struct Listing {

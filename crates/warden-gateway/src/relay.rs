@@ -521,13 +521,11 @@ impl Relay {
             return Ok(current);
         }
         let meta = |k: &str| msg.meta(k).unwrap_or(Value::Null);
-        let mut probe_meta = serde_json::Map::new();
-        probe_meta.insert(META_PROTOCOL_VERSION.into(), MODERN_VERSION.into());
         let caps = match meta(META_CLIENT_CAPABILITIES) {
             Value::Null => serde_json::json!({}),
             c => c,
         };
-        probe_meta.insert(META_CLIENT_CAPABILITIES.into(), caps.clone());
+        let probe_meta = warden_protocol::modern_meta(&caps, None);
         let probe = self
             .internal("server/discover", serde_json::json!({"_meta": probe_meta}))
             .await?;
@@ -731,12 +729,7 @@ impl Relay {
             .cloned()
             .unwrap_or_else(|| serde_json::json!({}));
         let client_info = params.get("clientInfo").cloned();
-        let mut meta = serde_json::Map::new();
-        meta.insert(META_PROTOCOL_VERSION.into(), MODERN_VERSION.into());
-        meta.insert(META_CLIENT_CAPABILITIES.into(), capabilities.clone());
-        if let Some(info) = &client_info {
-            meta.insert(META_CLIENT_INFO.into(), info.clone());
-        }
+        let meta = warden_protocol::modern_meta(&capabilities, client_info.as_ref());
         let discover = self
             .internal("server/discover", serde_json::json!({"_meta": meta}))
             .await
@@ -984,19 +977,12 @@ impl Relay {
                 capabilities,
                 client_info,
             } => {
-                let mut m = serde_json::Map::new();
-                m.insert(META_PROTOCOL_VERSION.into(), MODERN_VERSION.into());
-                m.insert(
-                    META_CLIENT_CAPABILITIES.into(),
-                    serde_json::from_str(capabilities).unwrap_or_else(|_| serde_json::json!({})),
-                );
-                if let Some(info) = client_info
+                let capabilities =
+                    serde_json::from_str(capabilities).unwrap_or_else(|_| serde_json::json!({}));
+                let info: Option<Value> = client_info
                     .as_deref()
-                    .and_then(|i| serde_json::from_str(i).ok())
-                {
-                    m.insert(META_CLIENT_INFO.into(), info);
-                }
-                Some(Value::Object(m))
+                    .and_then(|i| serde_json::from_str(i).ok());
+                Some(warden_protocol::modern_meta(&capabilities, info.as_ref()))
             }
             Mode::ToLegacy { .. } => None,
             Mode::Direct | Mode::Unknown => {

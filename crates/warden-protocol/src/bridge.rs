@@ -287,3 +287,19 @@ mod answer_tests {
         assert_eq!(newest["result"]["protocolVersion"], crate::LATEST_LEGACY);
     }
 }
+
+/// The `_meta` a 2026-07-28 request carries for a client: the protocol version, the client's
+/// capabilities and, when known, its info. Used when the gateway speaks that era on a client's
+/// behalf.
+pub fn modern_meta(
+    capabilities: &serde_json::Value,
+    client_info: Option<&serde_json::Value>,
+) -> serde_json::Value {
+    let mut meta = serde_json::Map::new();
+    meta.insert(META_PROTOCOL_VERSION.into(), crate::MODERN_VERSION.into());
+    meta.insert(META_CLIENT_CAPABILITIES.into(), capabilities.clone());
+    if let Some(info) = client_info {
+        meta.insert(META_CLIENT_INFO.into(), info.clone());
+    }
+    serde_json::Value::Object(meta)
+}

@@ -18,7 +18,7 @@ mod tools;
 
 pub use bridge::{
     add_modern_meta, complete_result, discover_from_initialize, initialize_from_discover,
-    strip_modern_meta,
+    modern_meta, strip_modern_meta,
 };
 pub use era::{
     Era, HeaderCheck, LATEST_LEGACY, LEGACY_VERSIONS, META_CLIENT_CAPABILITIES, META_CLIENT_INFO,

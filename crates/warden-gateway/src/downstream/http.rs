@@ -1092,18 +1092,7 @@ async fn terminated_initialize(
         .cloned()
         .unwrap_or_else(|| serde_json::json!({}));
     let client_info = params.get("clientInfo").cloned();
-    let mut meta = serde_json::Map::new();
-    meta.insert(
-        warden_protocol::META_PROTOCOL_VERSION.into(),
-        MODERN_VERSION.into(),
-    );
-    meta.insert(
-        warden_protocol::META_CLIENT_CAPABILITIES.into(),
-        capabilities.clone(),
-    );
-    if let Some(info) = &client_info {
-        meta.insert(warden_protocol::META_CLIENT_INFO.into(), info.clone());
-    }
+    let meta = warden_protocol::modern_meta(&capabilities, client_info.as_ref());
     let discover = serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "server/discover",
         "params": {"_meta": meta}});
     let sid = uuid::Uuid::new_v4().simple().to_string();
