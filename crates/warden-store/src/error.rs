@@ -150,4 +150,12 @@ pub enum StoreError {
         #[source]
         source: tokio::task::JoinError,
     },
+
+    /// The operating system's random number generator failed; there is no
+    /// safe fallback for a secret salt.
+    #[error("the operating system's random number generator failed: {message}")]
+    Random {
+        /// What the OS said.
+        message: String,
+    },
 }

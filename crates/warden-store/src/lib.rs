@@ -19,6 +19,7 @@
 //! failure means for a call (deny, fail open) is decided by the gateway.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod counters;
 mod error;
 pub mod keys;
@@ -27,6 +28,10 @@ pub mod sqlite;
 use std::future::Future;
 use std::pin::Pin;
 
+pub use audit::{
+    Anchor, AuditEntry, AuditQuery, AuditRecord, AuditStore, Checkpoint, MemoryAudit, Pruned,
+    Retention,
+};
 pub use counters::{CounterStore, LimitCheck, MemoryCounters, Reservation, ReserveOutcome};
 pub use error::StoreError;
 pub use keys::{KeyRecord, KeyStatus, KeyStore, MemoryKeys};
@@ -35,3 +40,12 @@ pub use sqlite::SqliteState;
 /// The future returned by the store traits' methods: boxed and `Send`, so the
 /// traits stay usable as `dyn` objects shared across tasks.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// 32 bytes from the operating system's random number generator.
+pub(crate) fn random_salt() -> Result<[u8; 32], StoreError> {
+    let mut salt = [0u8; 32];
+    getrandom::fill(&mut salt).map_err(|e| StoreError::Random {
+        message: e.to_string(),
+    })?;
+    Ok(salt)
+}
