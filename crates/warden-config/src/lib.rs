@@ -27,8 +27,8 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors, Position};
 pub use model::{
-    Config, EdgeLimits, Grant, Identity, JwksSource, JwtConfig, Lifecycle, Listen, Server,
-    Transport,
+    AdminConfig, AuditConfig, AuditDurability, Config, DEFAULT_MAX_LAG, EdgeLimits, Grant,
+    Identity, JwksSource, JwtConfig, Lifecycle, Listen, OnAuditFailure, Server, Transport,
 };
 
 /// Loads and validates the config file at `path`, expanding `${VAR}` from the

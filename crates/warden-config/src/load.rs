@@ -11,8 +11,8 @@ use crate::duration::parse_duration;
 use crate::error::{ConfigError, ConfigErrors, Position};
 use crate::expand::expand;
 use crate::model::{
-    Config, EdgeLimits, Grant, Identity, JwksSource, JwtConfig, Lifecycle, Listen, Server,
-    Transport,
+    AdminConfig, AuditConfig, AuditDurability, Config, DEFAULT_MAX_LAG, EdgeLimits, Grant,
+    Identity, JwksSource, JwtConfig, Lifecycle, Listen, OnAuditFailure, Server, Transport,
 };
 use crate::names::{
     PLAIN_NAME_PATTERN, did_you_mean, is_identity_name, is_plain_name, plain_version,
@@ -32,7 +32,20 @@ pub(crate) const TOP_FIELDS: &[&str] = &[
     "identities",
     "grants",
     "auth",
+    "audit",
+    "admin",
 ];
+pub(crate) const AUDIT_FIELDS: &[&str] = &[
+    "durability",
+    "max_lag",
+    "on_failure",
+    "signing_key",
+    "checkpoint_every",
+    "checkpoint_interval",
+    "max_age",
+    "max_records",
+];
+pub(crate) const ADMIN_FIELDS: &[&str] = &["address", "token"];
 pub(crate) const LISTEN_FIELDS: &[&str] = &["address", "allowed_hosts", "public_url"];
 pub(crate) const LIMIT_FIELDS: &[&str] = &[
     "max_body_bytes",
@@ -528,6 +541,11 @@ impl Loader<'_> {
             None => Vec::new(),
         };
         let jwt = fields.get("auth").and_then(|e| self.auth(e));
+        let audit = match fields.get("audit") {
+            Some(e) => self.audit(e),
+            None => Some(AuditConfig::default()),
+        };
+        let admin = fields.get("admin").and_then(|e| self.admin(e));
         if self.error_count() != before {
             return None;
         }
@@ -545,6 +563,8 @@ impl Loader<'_> {
             identities,
             grants,
             jwt,
+            audit: audit?,
+            admin,
             warnings: self.warnings.drain(..).map(|(_, w)| w).collect(),
         })
     }
@@ -671,6 +691,127 @@ impl Loader<'_> {
             }
         }
         (self.error_count() == before).then_some(limits)
+    }
+
+    fn audit(&mut self, entry: &Entry) -> Option<AuditConfig> {
+        let f = self.table(
+            &entry.value,
+            Some(entry.key_span.start),
+            "audit",
+            AUDIT_FIELDS,
+        )?;
+        let before = self.error_count();
+        let mut audit = AuditConfig::default();
+        let lag = match f.get("durability") {
+            Some(e) => self.choice(
+                &e.value,
+                "audit.durability",
+                &[("durable", false), ("lag", true)],
+            ),
+            None => Some(false),
+        };
+        let max_lag = match f.get("max_lag") {
+            Some(e) => {
+                if lag == Some(false) {
+                    self.error(
+                        "audit.max_lag",
+                        e.value.span.start,
+                        "applies only with durability = \"lag\"; set durability = \"lag\" or remove max_lag",
+                    );
+                }
+                self.duration(&e.value, "audit.max_lag", false)
+            }
+            None => Some(DEFAULT_MAX_LAG),
+        };
+        if let (Some(true), Some(max)) = (lag, max_lag) {
+            audit.durability = AuditDurability::Lag(max);
+        }
+        if let Some(e) = f.get("on_failure")
+            && let Some(v) = self.choice(
+                &e.value,
+                "audit.on_failure",
+                &[
+                    ("deny", OnAuditFailure::Deny),
+                    ("allow", OnAuditFailure::Allow),
+                ],
+            )
+        {
+            audit.on_failure = v;
+        }
+        if let Some(e) = f.get("signing_key")
+            && let Some(path) = self.nonempty_string(&e.value, "audit.signing_key", "audit-key.pem")
+        {
+            audit.signing_key = Some(self.dir.join(path));
+        }
+        if let Some(e) = f.get("checkpoint_every")
+            && let Some(n) = self.positive(&e.value, "audit.checkpoint_every")
+        {
+            audit.checkpoint_every = n as u64;
+        }
+        if let Some(e) = f.get("checkpoint_interval")
+            && let Some(d) = self.duration(&e.value, "audit.checkpoint_interval", false)
+        {
+            audit.checkpoint_interval = d;
+        }
+        if let Some(e) = f.get("max_age") {
+            audit.max_age = self.duration(&e.value, "audit.max_age", false);
+        }
+        if let Some(e) = f.get("max_records") {
+            audit.max_records = self
+                .positive(&e.value, "audit.max_records")
+                .map(|n| n as u64);
+        }
+        (self.error_count() == before).then_some(audit)
+    }
+
+    fn admin(&mut self, entry: &Entry) -> Option<AdminConfig> {
+        let f = self.table(
+            &entry.value,
+            Some(entry.key_span.start),
+            "admin",
+            ADMIN_FIELDS,
+        )?;
+        let before = self.error_count();
+        let mut address = SocketAddr::from(([127, 0, 0, 1], 9090));
+        if let Some(e) = f.get("address")
+            && let Some(text) = self.string(&e.value, "admin.address")
+        {
+            match text.parse::<SocketAddr>() {
+                Ok(a) => address = a,
+                Err(_) => self.error(
+                    "admin.address",
+                    e.value.span.start,
+                    format!("{text:?} is not a socket address; write an IP address and a port, e.g. \"127.0.0.1:9090\""),
+                ),
+            }
+        }
+        let token = match f.get("token") {
+            Some(e) => self.expanded(&e.value, "admin.token"),
+            None => {
+                self.error(
+                    "admin.token",
+                    entry.key_span.start,
+                    "is required: the admin API answers only requests bearing this token; add token = \"${WARDEN_ADMIN_TOKEN}\" and set that variable to a long random value",
+                );
+                None
+            }
+        };
+        if let Some(t) = &token
+            && t.len() < 16
+        {
+            let at = f
+                .get("token")
+                .map_or(entry.key_span.start, |e| e.value.span.start);
+            self.error(
+                "admin.token",
+                at,
+                "is too short: use at least 16 characters (e.g. the output of `openssl rand -hex 32`)",
+            );
+        }
+        (self.error_count() == before).then_some(AdminConfig {
+            address,
+            token: token?,
+        })
     }
 
     // ---- servers ------------------------------------------------------

@@ -39,6 +39,11 @@ pub struct Config {
     /// `[auth.jwt]`: JWT bearer tokens, when configured. Default `None`: only
     /// API keys are accepted.
     pub jwt: Option<JwtConfig>,
+    /// `[audit]`: how decisions are recorded. Default: durable, fail closed,
+    /// no signing, everything kept.
+    pub audit: AuditConfig,
+    /// `[admin]`: the admin HTTP API. Default `None`: not served.
+    pub admin: Option<AdminConfig>,
     /// Things accepted but worth telling the operator (client-only
     /// `mcpServers` fields that were ignored, disabled servers, grants without
     /// a policy), one line each in the `file:line:col: field: message` form.
@@ -285,4 +290,77 @@ pub enum JwksSource {
     File(PathBuf),
     /// An `https` URL (or `http` on a loopback host).
     Url(String),
+}
+
+/// `max_lag` when `durability = "lag"` does not set it: 100 ms.
+pub const DEFAULT_MAX_LAG: Duration = Duration::from_millis(100);
+
+/// `[audit]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// `durability` (and `max_lag`). Default durable.
+    pub durability: AuditDurability,
+    /// `on_failure`. Default deny (fail closed).
+    pub on_failure: OnAuditFailure,
+    /// `signing_key`: an Ed25519 private key (PKCS#8 PEM), resolved against
+    /// the config file's directory. Default `None`: checkpoints are not made.
+    pub signing_key: Option<PathBuf>,
+    /// `checkpoint_every`: records between signed checkpoints. Default 1000.
+    pub checkpoint_every: u64,
+    /// `checkpoint_interval`: a checkpoint at least this often while records
+    /// are written. Default 60 s.
+    pub checkpoint_interval: Duration,
+    /// `max_age`: records older than this are deleted. Default `None`: kept.
+    pub max_age: Option<Duration>,
+    /// `max_records`: at most this many records are kept. Default `None`.
+    pub max_records: Option<u64>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            durability: AuditDurability::Durable,
+            on_failure: OnAuditFailure::Deny,
+            signing_key: None,
+            checkpoint_every: 1000,
+            checkpoint_interval: Duration::from_secs(60),
+            max_age: None,
+            max_records: None,
+        }
+    }
+}
+
+/// `audit.durability`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditDurability {
+    /// `"durable"`: a call is answered after its record is committed.
+    Durable,
+    /// `"lag"`: answered at once; records committed within `max_lag`.
+    Lag(Duration),
+}
+
+/// `audit.on_failure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnAuditFailure {
+    /// `"deny"`: calls are denied while records cannot be written.
+    Deny,
+    /// `"allow"`: calls go on; failures are logged.
+    Allow,
+}
+
+/// `[admin]`: the admin HTTP API.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// `address`. Default `127.0.0.1:9090`.
+    pub address: SocketAddr,
+    /// `token`: the bearer token admin requests must carry (required).
+    pub token: String,
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
 }

@@ -54,6 +54,70 @@ struct ConfigFile {
     grants: Option<Vec<GrantFile>>,
     /// Authentication besides API keys (which are always accepted).
     auth: Option<AuthFile>,
+    /// How decisions are recorded in the audit log; every field is optional.
+    audit: Option<AuditFile>,
+    /// The admin HTTP API (audit queries); served only when this table is present.
+    admin: Option<AdminFile>,
+}
+
+/// `[audit]`.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct AuditFile {
+    /// "durable": a call is answered only after its record is committed; "lag": answered at
+    /// once, records committed within max_lag. Default "durable".
+    #[schemars(extend("default" = "durable"))]
+    durability: Option<AuditDurabilityText>,
+    /// With durability = "lag": how long a record may wait before it is committed. Default
+    /// "100ms".
+    #[schemars(extend("default" = "100ms"))]
+    max_lag: Option<DurationText>,
+    /// While records cannot be written: "deny" calls (fail closed) or "allow" them. Default
+    /// "deny".
+    #[schemars(extend("default" = "deny"))]
+    on_failure: Option<OnFailureText>,
+    /// An Ed25519 private key (PKCS#8 PEM file, relative to this file) that signs
+    /// checkpoints of the chain; `warden audit keygen` makes one. Default: no checkpoints.
+    #[schemars(length(min = 1))]
+    signing_key: Option<String>,
+    /// Records between signed checkpoints. Default 1000.
+    #[schemars(range(min = 1), extend("default" = 1000))]
+    checkpoint_every: Option<u64>,
+    /// A signed checkpoint at least this often while records are written. Default "60s".
+    #[schemars(extend("default" = "60s"))]
+    checkpoint_interval: Option<DurationText>,
+    /// Records older than this are deleted (checked hourly). Default: kept forever.
+    max_age: Option<DurationText>,
+    /// At most this many records are kept, the newest. Default: no limit.
+    #[schemars(range(min = 1))]
+    max_records: Option<u64>,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum AuditDurabilityText {
+    Durable,
+    Lag,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum OnFailureText {
+    Deny,
+    Allow,
+}
+
+/// `[admin]`.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct AdminFile {
+    /// IP address and port of the admin listener. Default "127.0.0.1:9090" (loopback).
+    #[schemars(extend("default" = "127.0.0.1:9090"))]
+    address: Option<String>,
+    /// The bearer token admin requests must carry, at least 16 characters; use
+    /// "${WARDEN_ADMIN_TOKEN}" rather than writing it here.
+    #[schemars(length(min = 16))]
+    token: String,
 }
 
 /// `[listen]`.
@@ -392,9 +456,9 @@ mod tests {
     use serde_json::Value;
 
     use crate::load::{
-        AUTH_FIELDS, CLIENT_IGNORED_FIELDS, CLIENT_SERVER_FIELDS, GRANT_FIELDS, IDENTITY_FIELDS,
-        JWT_ALGORITHMS, JWT_FIELDS, LIMIT_FIELDS, LISTEN_FIELDS, POLICY_FIELDS, SERVER_FIELDS,
-        TOP_FIELDS,
+        ADMIN_FIELDS, AUDIT_FIELDS, AUTH_FIELDS, CLIENT_IGNORED_FIELDS, CLIENT_SERVER_FIELDS,
+        GRANT_FIELDS, IDENTITY_FIELDS, JWT_ALGORITHMS, JWT_FIELDS, LIMIT_FIELDS, LISTEN_FIELDS,
+        POLICY_FIELDS, SERVER_FIELDS, TOP_FIELDS,
     };
     use crate::names::PLAIN_NAME_PATTERN;
 
@@ -433,6 +497,8 @@ mod tests {
         assert_eq!(properties(&schema, ""), sorted(&[TOP_FIELDS]));
         assert_eq!(properties(&schema, "ListenFile"), sorted(&[LISTEN_FIELDS]));
         assert_eq!(properties(&schema, "LimitsFile"), sorted(&[LIMIT_FIELDS]));
+        assert_eq!(properties(&schema, "AuditFile"), sorted(&[AUDIT_FIELDS]));
+        assert_eq!(properties(&schema, "AdminFile"), sorted(&[ADMIN_FIELDS]));
         let mut server = properties(&schema, "CommandServerFile");
         server.extend(properties(&schema, "UrlServerFile"));
         server.sort();

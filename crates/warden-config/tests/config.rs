@@ -642,3 +642,26 @@ fn valid_configs_satisfy_the_schema_and_broken_ones_mostly_do_not() {
         );
     }
 }
+
+#[test]
+fn audit_and_admin_settings_are_read() {
+    let config = load_data("audit_ok.toml").expect("valid");
+    let a = &config.audit;
+    assert_eq!(
+        a.durability,
+        warden_config::AuditDurability::Lag(Duration::from_millis(250))
+    );
+    assert_eq!(a.on_failure, warden_config::OnAuditFailure::Allow);
+    assert!(a.signing_key.as_ref().unwrap().ends_with("keys/audit.pem"));
+    assert_eq!(a.checkpoint_every, 500);
+    assert_eq!(a.checkpoint_interval, Duration::from_secs(30));
+    assert_eq!(a.max_age, Some(Duration::from_secs(90 * 86_400)));
+    assert_eq!(a.max_records, Some(1_000_000));
+    let admin = config.admin.as_ref().expect("admin");
+    assert_eq!(admin.address.to_string(), "127.0.0.1:9191");
+    assert_eq!(admin.token, "0123456789abcdef0123");
+    // Absent tables: durable, fail closed, no admin API.
+    let plain = load_data("empty.toml").expect("valid");
+    assert_eq!(plain.audit, warden_config::AuditConfig::default());
+    assert!(plain.admin.is_none());
+}
