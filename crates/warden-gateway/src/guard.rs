@@ -9,6 +9,9 @@ use warden_policy::{Call, LimitRequest, Policy, Scope, Verdict};
 use warden_protocol::{Decision, Era, denial_result, unknown_tool_result};
 use warden_store::{CounterStore, LimitCheck, Reservation, ReserveOutcome};
 
+use warden_store::AuditEntry;
+
+use crate::audit::{AuditFailure, AuditLog};
 use crate::clock::Clock;
 
 /// Who is calling: the identity and grant the counters are keyed by. `warden run` has one
@@ -43,23 +46,80 @@ pub enum CallOutcome {
     Answer(String),
 }
 
-/// A call on its way upstream: what must be committed or rolled back when it ends. It carries
-/// its own store, so it is settled against the counters it reserved in even if the policy or
-/// the configuration changed meanwhile.
+/// A call on its way upstream: what must be committed or rolled back when it ends, and its
+/// audit record, completed with the upstream's outcome. It carries its own store and log, so it
+/// is settled against the counters it reserved in even if the policy or the configuration
+/// changed meanwhile.
 #[derive(Debug)]
 pub struct Ticket {
     /// The tool called.
     pub tool: String,
     reservation: Option<(Reservation, Arc<dyn CounterStore>)>,
+    record: Option<Box<(AuditEntry, Arc<AuditLog>)>>,
+    started: tokio::time::Instant,
 }
 
 impl Ticket {
-    /// Ends the call: keeps or rolls back its reservation.
-    pub async fn settle(self, how: Settlement) {
-        if let (Some((r, store)), Settlement::Failed) = (&self.reservation, how)
+    /// Ends the call: keeps or rolls back its reservation, then records it with its outcome.
+    /// `result_bytes` is the size of the upstream's answer, when there was one. Returns once
+    /// the record is durable (see [`crate::audit`]); `Err` means it is not, and the answer
+    /// must not be given to the client as if it were.
+    pub async fn finish(
+        self,
+        outcome: Outcome,
+        result_bytes: Option<usize>,
+    ) -> Result<(), AuditFailure> {
+        if let (Some((r, store)), Settlement::Failed) = (&self.reservation, outcome.settlement())
             && let Err(e) = store.rollback(r).await
         {
             tracing::warn!(error = %e, tool = %self.tool, "could not roll back a failed call's reservation");
+        }
+        let Some(record) = self.record else {
+            return Ok(());
+        };
+        let (mut entry, log) = *record;
+        entry.outcome = Some(outcome.as_str().to_owned());
+        entry.result_bytes = result_bytes.map(|n| n as u64);
+        entry.latency_us = Some(self.started.elapsed().as_micros() as u64);
+        log.record(entry).await
+    }
+}
+
+/// How the upstream's part of a call ended, as the audit log records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A result that is not `isError`.
+    Ok,
+    /// A JSON-RPC error.
+    Error,
+    /// A result with `isError: true`.
+    IsError,
+    /// The request never reached the upstream (its connection was closed).
+    NotSent,
+    /// No answer: the upstream died or timed out after receiving it.
+    NoAnswer,
+    /// The client cancelled it.
+    Cancelled,
+}
+
+impl Outcome {
+    /// The name in the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::IsError => "is_error",
+            Outcome::NotSent => "not_sent",
+            Outcome::NoAnswer => "no_answer",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+
+    fn settlement(self) -> Settlement {
+        match self {
+            Outcome::Ok => Settlement::Succeeded,
+            Outcome::Error | Outcome::IsError | Outcome::NotSent => Settlement::Failed,
+            Outcome::NoAnswer | Outcome::Cancelled => Settlement::Unknown,
         }
     }
 }
@@ -77,9 +137,9 @@ impl PolicySource for Arc<Policy> {
     }
 }
 
-/// How the upstream's part of a call ended, for settling its reservation.
+/// What a call's outcome means for its reservation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Settlement {
+enum Settlement {
     /// The upstream answered with a result that is not `isError`: the reservation stands.
     Succeeded,
     /// The upstream answered with a JSON-RPC error or an `isError` result, or the request never
@@ -90,12 +150,14 @@ pub enum Settlement {
     Unknown,
 }
 
-/// Policy, counters and the clock: what decides the calls of one grant.
+/// Policy, counters, the clock and the audit log: what decides and records the calls of one
+/// grant.
 #[derive(Debug)]
 pub struct Guard {
     policy: Arc<dyn PolicySource>,
     store: Arc<dyn CounterStore>,
     clock: Arc<dyn Clock>,
+    audit: Option<(Arc<AuditLog>, Arc<str>)>,
 }
 
 impl Guard {
@@ -109,7 +171,19 @@ impl Guard {
             policy,
             store,
             clock,
+            audit: None,
         }
+    }
+
+    /// Records every decision of this guard in `log`, as calls to `server`.
+    pub fn with_audit(mut self, log: Arc<AuditLog>, server: &str) -> Self {
+        self.audit = Some((log, server.into()));
+        self
+    }
+
+    /// The audit log, if this guard records.
+    pub fn audit(&self) -> Option<&Arc<AuditLog>> {
+        self.audit.as_ref().map(|(log, _)| log)
     }
 
     /// A guard over one fixed policy (`warden run`).
@@ -118,8 +192,10 @@ impl Guard {
     }
 
     /// Decides a `tools/call` (the evaluation order is the policy crate's; limits are reserved
-    /// here, atomically, in the counter store). `id` is the client's raw request id, used for
-    /// the answer. Any error on this path denies: fail closed.
+    /// here, atomically, in the counter store) and records the decision. `id` is the client's
+    /// raw request id, used for the answer. Any error on this path denies: fail closed. A
+    /// denial is answered after its record is durable; an allowed call is recorded when it
+    /// ends ([`Ticket::finish`]).
     pub async fn check_call(
         &self,
         id: &str,
@@ -129,6 +205,7 @@ impl Guard {
         who: &Principal,
         session: &str,
     ) -> CallOutcome {
+        let started = tokio::time::Instant::now();
         let call = Call {
             tool,
             arguments,
@@ -140,10 +217,19 @@ impl Guard {
             },
         };
         let policy = self.policy.current();
+        let mut entry = self.entry(id, tool, arguments, who, session);
         let allowed = match policy.evaluate(&call) {
-            Verdict::Unknown => return CallOutcome::Answer(unknown_tool_result(id, era, tool)),
+            Verdict::Unknown => {
+                let text = unknown_tool_result(id, era, tool);
+                return self
+                    .answer(entry, started, "hidden", "/hide", "", text)
+                    .await;
+            }
             Verdict::Deny(d) => {
-                return CallOutcome::Answer(deny(id, era, "deny", &d.rule, &d.reason, None));
+                let text = deny(id, era, "deny", &d.rule, &d.reason, None);
+                return self
+                    .answer(entry, started, "deny", &d.rule, &d.reason, text)
+                    .await;
             }
             Verdict::Approve(a) => {
                 // Approvals are not built yet: an approval rule holds nothing and denies, saying so.
@@ -151,17 +237,24 @@ impl Guard {
                     "{} — approval is required for this call, and this gateway cannot take approvals yet, so it is denied",
                     a.reason
                 );
-                return CallOutcome::Answer(deny(
-                    id,
-                    era,
-                    "approval_required",
-                    &a.rule,
-                    &reason,
-                    None,
-                ));
+                let text = deny(id, era, "approval_required", &a.rule, &reason, None);
+                return self
+                    .answer(entry, started, "approval_required", &a.rule, &reason, text)
+                    .await;
             }
             Verdict::Allow(allowed) => allowed,
         };
+        if let Some((log, _)) = &self.audit
+            && !log.accepting()
+        {
+            let reason = "the gateway's audit log cannot be written right now, so calls are denied (fail closed); try again shortly";
+            let text = deny(id, era, "deny", &allowed.rule, reason, None);
+            entry.decision = Some("deny".into());
+            entry.rule = Some(allowed.rule.clone());
+            entry.reason = Some(reason.into());
+            log.record_nowait(entry);
+            return CallOutcome::Answer(text);
+        }
         let checks: Vec<LimitCheck> = allowed
             .limits
             .iter()
@@ -172,45 +265,123 @@ impl Guard {
                 amount: l.amount,
             })
             .collect();
-        if checks.is_empty() {
-            return CallOutcome::Forward(Ticket {
-                tool: tool.to_owned(),
-                reservation: None,
-            });
-        }
-        match self.store.reserve(&checks, self.clock.now_ms()).await {
-            Ok(ReserveOutcome::Reserved(r)) => CallOutcome::Forward(Ticket {
-                tool: tool.to_owned(),
-                reservation: Some((r, self.store.clone())),
-            }),
-            Ok(ReserveOutcome::Exceeded {
-                index,
-                retry_after_ms,
-                ..
-            }) => {
-                let limit = &allowed.limits[index];
-                let reason = limit_reason(tool, limit, retry_after_ms);
-                CallOutcome::Answer(deny(
-                    id,
-                    era,
-                    "rate_limited",
-                    &limit.rule,
-                    &reason,
+        let reservation = if checks.is_empty() {
+            None
+        } else {
+            match self.store.reserve(&checks, self.clock.now_ms()).await {
+                Ok(ReserveOutcome::Reserved(r)) => Some((r, self.store.clone())),
+                Ok(ReserveOutcome::Exceeded {
+                    index,
                     retry_after_ms,
-                ))
+                    ..
+                }) => {
+                    let limit = &allowed.limits[index];
+                    let reason = limit_reason(tool, limit, retry_after_ms);
+                    let text = deny(
+                        id,
+                        era,
+                        "rate_limited",
+                        &limit.rule,
+                        &reason,
+                        retry_after_ms,
+                    );
+                    return self
+                        .answer(entry, started, "rate_limited", &limit.rule, &reason, text)
+                        .await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, tool, "counter store failed; denying (fail closed)");
+                    let reason = "the gateway could not check this tool's limits (state store error), so the call is denied; try again shortly";
+                    let text = deny(id, era, "deny", &allowed.rule, reason, None);
+                    return self
+                        .answer(entry, started, "deny", &allowed.rule, reason, text)
+                        .await;
+                }
             }
-            Err(e) => {
-                tracing::error!(error = %e, tool, "counter store failed; denying (fail closed)");
-                CallOutcome::Answer(deny(
-                    id,
-                    era,
-                    "deny",
-                    &allowed.rule,
-                    "the gateway could not check this tool's limits (state store error), so the call is denied; try again shortly",
-                    None,
-                ))
+        };
+        entry.decision = Some("allow".into());
+        entry.rule = Some(allowed.rule.clone());
+        CallOutcome::Forward(Ticket {
+            tool: tool.to_owned(),
+            reservation,
+            record: self
+                .audit
+                .as_ref()
+                .map(|(log, _)| Box::new((entry, log.clone()))),
+            started,
+        })
+    }
+
+    /// Answers a call to a tool the upstream does not list, recording it with decision
+    /// `unknown`. The answer is byte-identical to a hidden tool's.
+    pub async fn unknown_tool(
+        &self,
+        id: &str,
+        era: Era,
+        tool: &str,
+        arguments: &Value,
+        who: &Principal,
+        session: &str,
+    ) -> String {
+        let started = tokio::time::Instant::now();
+        let entry = self.entry(id, tool, arguments, who, session);
+        let text = unknown_tool_result(id, era, tool);
+        match self.answer(entry, started, "unknown", "", "", text).await {
+            CallOutcome::Answer(text) => text,
+            CallOutcome::Forward(_) => unreachable_forward(),
+        }
+    }
+
+    /// The record of a call, before its decision.
+    fn entry(
+        &self,
+        id: &str,
+        tool: &str,
+        arguments: &Value,
+        who: &Principal,
+        session: &str,
+    ) -> AuditEntry {
+        let Some((log, server)) = &self.audit else {
+            return AuditEntry::default();
+        };
+        let (argument_keys, values) = capture_arguments(arguments, log.salt());
+        AuditEntry {
+            time_ms: log.now_ms(),
+            event: warden_store::audit::EVENT_CALL.into(),
+            identity: Some(who.identity.clone()),
+            grant: Some(who.grant.clone()),
+            server: Some(server.to_string()),
+            session: Some(session.to_owned()),
+            request_id: Some(id.to_owned()),
+            method: Some("tools/call".into()),
+            tool: Some(tool.to_owned()),
+            argument_keys,
+            arguments: values,
+            ..AuditEntry::default()
+        }
+    }
+
+    /// Records a decision that answers the call here, then gives the answer. A failed record
+    /// does not change the answer: it is a refusal either way.
+    async fn answer(
+        &self,
+        mut entry: AuditEntry,
+        started: tokio::time::Instant,
+        decision: &str,
+        rule: &str,
+        reason: &str,
+        text: String,
+    ) -> CallOutcome {
+        if let Some((log, _)) = &self.audit {
+            entry.decision = Some(decision.to_owned());
+            entry.rule = (!rule.is_empty()).then(|| rule.to_owned());
+            entry.reason = (!reason.is_empty()).then(|| reason.to_owned());
+            entry.latency_us = Some(started.elapsed().as_micros() as u64);
+            if let Err(e) = log.record(entry).await {
+                tracing::error!(error = %e, decision, "a refusal's audit record is not durable");
             }
         }
+        CallOutcome::Answer(text)
     }
 
     /// Filters a `tools/list` response with the same evaluation that gates calls. `Ok(None)`:
@@ -223,6 +394,23 @@ impl Guard {
         let policy = self.policy.current();
         warden_protocol::filter_tools_list(raw, result, |name| policy.is_listed(name))
     }
+}
+
+/// The top-level argument names, sorted, and the values the policy lets the log keep (none:
+/// keys only).
+fn capture_arguments(arguments: &Value, _salt: &[u8; 32]) -> (Vec<String>, Option<String>) {
+    let mut keys: Vec<String> = arguments
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    keys.sort_unstable();
+    (keys, None)
+}
+
+#[cold]
+fn unreachable_forward() -> String {
+    // `answer` only ever returns `CallOutcome::Answer`.
+    String::new()
 }
 
 fn deny(

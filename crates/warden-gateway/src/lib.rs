@@ -14,6 +14,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod aggregate;
+pub mod audit;
 pub mod clock;
 pub mod downstream;
 pub mod guard;
@@ -22,6 +23,7 @@ pub mod relay;
 pub mod team;
 pub mod upstream;
 
+pub use audit::{AuditLog, AuditSettings, Durability, OnFailure};
 pub use clock::{Clock, SystemClock};
 pub use guard::{Guard, Principal};
 pub use relay::{Relay, RelayOptions};

@@ -23,7 +23,7 @@ use warden_protocol::{
     META_PROTOCOL_VERSION, MODERN_VERSION, Message, error_response,
 };
 
-use crate::guard::{CallOutcome, Guard, Principal, Settlement, Ticket};
+use crate::guard::{CallOutcome, Guard, Outcome, Principal, Ticket};
 
 /// Who sends a message and what decides it: the guard of their grant, the principal counters
 /// are keyed by, and the session key for counters of scope `session`. It travels with each
@@ -262,7 +262,11 @@ impl Relay {
         match pending {
             Some(p) => {
                 if let What::Call(ticket) = p.what {
-                    tokio::spawn(ticket.settle(Settlement::Unknown));
+                    tokio::spawn(async move {
+                        // The client gets no answer, so a record that is not durable changes
+                        // nothing for it; the writer has logged why.
+                        let _ = ticket.finish(Outcome::Cancelled, None).await;
+                    });
                 }
                 true
             }
@@ -326,7 +330,17 @@ impl Relay {
                     }
                 };
                 if !self.tool_exists(&params.name, msg).await {
-                    let answer = warden_protocol::unknown_tool_result(id, era, &params.name);
+                    let answer = caller
+                        .guard
+                        .unknown_tool(
+                            id,
+                            era,
+                            &params.name,
+                            &params.arguments,
+                            &caller.who,
+                            &caller.session,
+                        )
+                        .await;
                     let _ = reply.send(answer).await;
                     return None;
                 }
@@ -413,7 +427,7 @@ impl Relay {
             }
         };
         if let Some((why, pending)) = closed {
-            self.answer_closed(pending, &why, Settlement::Failed).await;
+            self.answer_closed(pending, &why, Outcome::NotSent).await;
             return None;
         }
         if self.upstream.send(out).await.is_ok() {
@@ -421,7 +435,7 @@ impl Relay {
         } else {
             let removed = self.state().pending.remove(&upstream_id);
             if let Some(p) = removed {
-                self.answer_closed(p, "upstream connection is closed", Settlement::Failed)
+                self.answer_closed(p, "upstream connection is closed", Outcome::NotSent)
                     .await;
             }
             return None;
@@ -449,14 +463,18 @@ impl Relay {
                 "the upstream did not answer within {} s",
                 limit.as_secs_f64()
             );
-            relay.answer_closed(p, &why, Settlement::Unknown).await;
+            relay.answer_closed(p, &why, Outcome::NoAnswer).await;
             let note = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
                 "params": {"requestId": upstream_id, "reason": why}});
             relay.send_upstream(note.to_string()).await;
         });
     }
 
-    async fn answer_closed(&self, p: Pending, why: &str, how: Settlement) {
+    async fn answer_closed(&self, p: Pending, why: &str, outcome: Outcome) {
+        // The call's record first: the client's error answer is an acknowledgement too.
+        if let What::Call(ticket) = p.what {
+            let _ = ticket.finish(outcome, None).await;
+        }
         let text = format!("{why}; the request was not completed");
         if let Some(reply) = &p.reply {
             let _ = reply
@@ -467,9 +485,6 @@ impl Relay {
                     None,
                 ))
                 .await;
-        }
-        if let What::Call(ticket) = p.what {
-            ticket.settle(how).await;
         }
     }
 
@@ -643,6 +658,8 @@ impl Relay {
             method,
             ..
         } = p;
+        // A call's answer waits for its audit record; see the end.
+        let mut call: Option<Ticket> = None;
         // The upstream's bytes, or an edit of them; the client's id is restored below.
         let edited: Option<String> = match what {
             What::Internal(tx) => {
@@ -650,12 +667,7 @@ impl Relay {
                 return;
             }
             What::Call(ticket) => {
-                let how = if is_error || result_is_error(msg) {
-                    Settlement::Failed
-                } else {
-                    Settlement::Succeeded
-                };
-                ticket.settle(how).await;
+                call = Some(ticket);
                 None
             }
             What::List { paged, guard } if !is_error => {
@@ -717,7 +729,35 @@ impl Relay {
         {
             out = done;
         }
-        send_to(&reply, out).await;
+        match call {
+            None => send_to(&reply, out).await,
+            Some(ticket) => {
+                let outcome = if is_error {
+                    Outcome::Error
+                } else if result_is_error(msg) {
+                    Outcome::IsError
+                } else {
+                    Outcome::Ok
+                };
+                let bytes = msg.raw.len();
+                // Off the upstream pump: waiting here for the commit would serialise every
+                // answer behind it, where answers waiting together share one commit.
+                tokio::spawn(async move {
+                    let text = match ticket.finish(outcome, Some(bytes)).await {
+                        Ok(()) => out,
+                        Err(e) => error_response(
+                            Some(&client_id),
+                            ErrorCode::Internal,
+                            &format!(
+                                "the call reached the upstream, but its audit record could not be written, so the result is withheld (fail closed): {e}"
+                            ),
+                            None,
+                        ),
+                    };
+                    send_to(&reply, text).await;
+                });
+            }
+        }
     }
 
     /// The upstream refused a handshake-era `initialize`. If it speaks 2026-07-28, answer the
@@ -1011,7 +1051,7 @@ impl Relay {
             st.pending.drain().map(|(_, p)| p).collect()
         };
         for p in drained {
-            self.answer_closed(p, why, Settlement::Unknown).await;
+            self.answer_closed(p, why, Outcome::NoAnswer).await;
         }
     }
 
