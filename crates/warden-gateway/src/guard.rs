@@ -332,6 +332,26 @@ impl Guard {
         }
     }
 
+    /// Records an event about this guard's server (e.g. `tools_changed`), without waiting.
+    pub fn record_event(&self, event: &str, detail: Value) {
+        let Some((log, server)) = &self.audit else {
+            return;
+        };
+        let entry = AuditEntry {
+            time_ms: log.now_ms(),
+            event: event.to_owned(),
+            server: Some(server.to_string()),
+            detail: Some(detail.to_string()),
+            ..AuditEntry::default()
+        };
+        let log = log.clone();
+        tokio::spawn(async move {
+            if let Err(e) = log.record(entry).await {
+                tracing::error!(error = %e, "an event's audit record is not durable");
+            }
+        });
+    }
+
     /// The record of a call, before its decision.
     fn entry(
         &self,

@@ -124,6 +124,44 @@ struct Catalog {
     names: HashSet<String>,
     complete: bool,
     fetched_at: Option<tokio::time::Instant>,
+    /// Fingerprints of the definitions in the last complete listing a client received, to
+    /// tell when they change (an audit event); empty until one is seen.
+    prints: HashMap<String, u64>,
+    /// The pages of the listing being received.
+    incoming: HashMap<String, u64>,
+}
+
+/// How a server's tool definitions changed between two listings.
+#[derive(Debug, Default)]
+struct ToolsChanged {
+    added: Vec<String>,
+    removed: Vec<String>,
+    changed: Vec<String>,
+}
+
+impl ToolsChanged {
+    fn between(old: &HashMap<String, u64>, new: &HashMap<String, u64>) -> Option<Self> {
+        let mut c = ToolsChanged::default();
+        for (name, print) in new {
+            match old.get(name) {
+                None => c.added.push(name.clone()),
+                Some(p) if p != print => c.changed.push(name.clone()),
+                Some(_) => {}
+            }
+        }
+        c.removed = old
+            .keys()
+            .filter(|n| !new.contains_key(*n))
+            .cloned()
+            .collect();
+        if c.added.is_empty() && c.removed.is_empty() && c.changed.is_empty() {
+            return None;
+        }
+        c.added.sort();
+        c.removed.sort();
+        c.changed.sort();
+        Some(c)
+    }
 }
 
 /// How long a complete catalog is trusted for a miss before it is fetched again (a server may
@@ -671,8 +709,17 @@ impl Relay {
                 None
             }
             What::List { paged, guard } if !is_error => {
-                if let Some(result) = msg.result {
-                    self.learn_catalog(result, paged);
+                if let Some(result) = msg.result
+                    && let Some(change) = self.learn_catalog(result, paged)
+                {
+                    guard.record_event(
+                        "tools_changed",
+                        serde_json::json!({
+                            "added": change.added,
+                            "removed": change.removed,
+                            "changed": change.changed,
+                        }),
+                    );
                 }
                 let filtered = msg
                     .result
@@ -925,19 +972,38 @@ impl Relay {
         Some(Some(parked.upstream_id))
     }
 
-    /// Records the names of a `tools/list` answer the relay carried.
-    fn learn_catalog(&self, result: &serde_json::value::RawValue, paged: bool) {
-        let names = warden_protocol::tool_names(result);
+    /// Records the names of a `tools/list` answer the relay carried; at the last page, says how
+    /// the definitions changed since the previous complete listing, if they did.
+    fn learn_catalog(
+        &self,
+        result: &serde_json::value::RawValue,
+        paged: bool,
+    ) -> Option<ToolsChanged> {
+        let prints = warden_protocol::tool_fingerprints(result);
         let last_page = serde_json::from_str::<Value>(result.get())
             .map(|r| r.get("nextCursor").is_none_or(Value::is_null))
             .unwrap_or(false);
         let mut st = self.state();
+        let catalog = &mut st.catalog;
         if !paged {
-            st.catalog.names.clear();
+            catalog.names.clear();
+            catalog.incoming.clear();
         }
-        st.catalog.names.extend(names);
-        st.catalog.complete = last_page;
-        st.catalog.fetched_at = Some(tokio::time::Instant::now());
+        catalog.names.extend(prints.iter().map(|(n, _)| n.clone()));
+        catalog.incoming.extend(prints);
+        catalog.complete = last_page;
+        catalog.fetched_at = Some(tokio::time::Instant::now());
+        if !last_page {
+            return None;
+        }
+        let new = std::mem::take(&mut catalog.incoming);
+        let change = if catalog.prints.is_empty() {
+            None
+        } else {
+            ToolsChanged::between(&catalog.prints, &new)
+        };
+        catalog.prints = new;
+        change
     }
 
     /// Whether the upstream lists `tool`. On a miss the catalog is fetched again unless it is
@@ -1001,11 +1067,9 @@ impl Relay {
             }
         }
         let mut st = self.state();
-        st.catalog = Catalog {
-            names: names.clone(),
-            complete: true,
-            fetched_at: Some(tokio::time::Instant::now()),
-        };
+        st.catalog.names = names.clone();
+        st.catalog.complete = true;
+        st.catalog.fetched_at = Some(tokio::time::Instant::now());
         Ok(names)
     }
 

@@ -28,6 +28,7 @@ use warden_policy::Policy;
 use warden_protocol::{ErrorCode, error_response};
 use warden_store::CounterStore;
 
+use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::downstream::http::{
     Admitted, AllowedHosts, Gatekeeper, HttpGateway, check_header_size, check_origin,
@@ -44,6 +45,7 @@ pub struct Team {
     auth: ArcSwap<Authenticator>,
     store: Arc<dyn CounterStore>,
     clock: Arc<dyn Clock>,
+    audit: Option<Arc<AuditLog>>,
     deny_all: Arc<Policy>,
     reload: std::sync::Mutex<()>,
     /// Requests in flight across all endpoints (`limits.max_concurrent_requests`).
@@ -98,12 +100,14 @@ pub fn upstream_spec(server: &Server) -> Result<UpstreamSpec, String> {
 }
 
 impl Team {
-    /// Starts from a validated configuration. Fails when a server cannot be served.
+    /// Starts from a validated configuration. Fails when a server cannot be served. Every
+    /// decision is recorded in `audit` when given.
     pub fn new(
         config: Config,
         auth: Authenticator,
         store: Arc<dyn CounterStore>,
         clock: Arc<dyn Clock>,
+        audit: Option<Arc<AuditLog>>,
     ) -> Result<Arc<Self>, String> {
         let deny_all = Arc::new(
             Policy::from_json("(no policy)", r#"{"version":"1","default":"deny"}"#)
@@ -120,6 +124,7 @@ impl Team {
             auth: ArcSwap::from_pointee(auth),
             store,
             clock,
+            audit,
             deny_all,
             reload: std::sync::Mutex::new(()),
         });
@@ -427,9 +432,13 @@ impl Team {
             server: server.to_owned(),
             deny_all: self.deny_all.clone(),
         });
+        let mut guard = Guard::new(policy, self.store.clone(), self.clock.clone());
+        if let Some(log) = &self.audit {
+            guard = guard.with_audit(log.clone(), server);
+        }
         Some(Admitted {
             who: principal,
-            guard: Arc::new(Guard::new(policy, self.store.clone(), self.clock.clone())),
+            guard: Arc::new(guard),
         })
     }
 

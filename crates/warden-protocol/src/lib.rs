@@ -28,5 +28,6 @@ pub use message::{IdKey, Kind, Malformed, Message, parse};
 pub use reply::{Decision, ErrorCode, denial_result, error_response, unknown_tool_result};
 pub use splice::{replace_id, replace_span, span_of};
 pub use tools::{
-    CallParams, ListedTool, call_params, filter_tools_list, prefixed_tools, rename_call, tool_names,
+    CallParams, ListedTool, call_params, filter_tools_list, prefixed_tools, rename_call,
+    tool_fingerprints, tool_names,
 };

@@ -78,6 +78,24 @@ pub fn tool_names(result: &RawValue) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The tools of a `tools/list` result with a fingerprint of each one's bytes, in order (empty
+/// when it is not one). The fingerprint tells whether a definition changed between two
+/// listings of the same server; it is not meant to outlive the process.
+pub fn tool_fingerprints(result: &RawValue) -> Vec<(String, u64)> {
+    use std::hash::{Hash as _, Hasher as _};
+    listed_tools(result)
+        .map(|(_, t)| {
+            t.into_iter()
+                .map(|t| {
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    t.raw.get().hash(&mut h);
+                    (t.name.into_owned(), h.finish())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Removes from a `tools/list` response (`msg`, whose result is `result`) the tools `keep`
 /// refuses. Kept tools are copied byte for byte, in order; the rest of the message is untouched.
 /// Returns `None` when nothing was removed (forward the original bytes), and also when the
