@@ -15,12 +15,14 @@
 
 pub mod aggregate;
 pub mod audit;
+pub mod audit_view;
 pub mod clock;
 pub mod downstream;
 pub mod guard;
 pub mod lines;
 pub mod relay;
 pub mod team;
+pub mod text;
 pub mod upstream;
 
 pub use audit::{AuditLog, AuditSettings, Durability, OnFailure};
