@@ -13,6 +13,7 @@
 // them would cost an allocation for no gain.
 #![allow(clippy::result_large_err)]
 
+pub mod admin;
 pub mod aggregate;
 pub mod audit;
 pub mod audit_view;
