@@ -66,6 +66,11 @@ const WORDS: &[&str] = &[
     "required",
     "$ref",
     "#/$defs/x",
+    "audit",
+    "redact",
+    "keys",
+    "hashed",
+    "full",
 ];
 
 fn word() -> impl Strategy<Value = String> {
@@ -145,15 +150,22 @@ fn policy_like() -> impl Strategy<Value = Value> {
         proptest::collection::vec(condition, 0..3),
         proptest::collection::vec(limit.clone(), 0..3),
         any::<bool>(),
+        proptest::option::of(proptest::sample::select(&["keys", "hashed", "full"][..])),
     )
-        .prop_map(|(action, require, deny_if, approve_if, limits, schema)| {
-            let mut r = json!({"action": action, "require": require, "deny_if": deny_if,
+        .prop_map(
+            |(action, require, deny_if, approve_if, limits, schema, audit)| {
+                let mut r = json!({"action": action, "require": require, "deny_if": deny_if,
                                "approve_if": approve_if, "limits": limits});
-            if schema {
-                r["arguments"] = json!({"type": "object", "properties": {"a": {"type": "number"}}});
-            }
-            r
-        });
+                if schema {
+                    r["arguments"] =
+                        json!({"type": "object", "properties": {"a": {"type": "number"}}});
+                }
+                if let Some(mode) = audit {
+                    r["audit"] = json!({"arguments": mode, "redact": ["ssn"]});
+                }
+                r
+            },
+        );
     (
         proptest::sample::select(&["allow", "deny", "approve"][..]),
         proptest::collection::vec(
