@@ -53,7 +53,7 @@ mod model;
 mod problems;
 pub mod text;
 
-pub use audit::{ArgumentCapture, AuditCapture};
+pub use audit::{ArgumentCapture, AuditCapture, CapturedArguments, is_secret_name, redact};
 pub use limits::describe_window;
 pub use model::Policy;
 pub use problems::{Problem, Problems};
