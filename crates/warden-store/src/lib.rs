@@ -30,7 +30,7 @@ use std::pin::Pin;
 
 pub use audit::{
     Anchor, AuditEntry, AuditQuery, AuditRecord, AuditStore, Checkpoint, MemoryAudit, Pruned,
-    Retention,
+    Retention, Tamper, TamperKind, Verifier, VerifyReport,
 };
 pub use counters::{CounterStore, LimitCheck, MemoryCounters, Reservation, ReserveOutcome};
 pub use error::StoreError;
