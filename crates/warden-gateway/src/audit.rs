@@ -520,4 +520,137 @@ mod tests {
             200
         );
     }
+
+    /// A store that fails while `failing` is set.
+    #[derive(Debug, Default)]
+    struct Flaky {
+        inner: MemoryAudit,
+        failing: AtomicBool,
+    }
+
+    impl AuditStore for Flaky {
+        fn append<'a>(
+            &'a self,
+            entries: &'a [AuditEntry],
+        ) -> warden_store::StoreFuture<'a, Vec<u64>> {
+            if self.failing.load(Ordering::SeqCst) {
+                return Box::pin(async {
+                    Err(warden_store::StoreError::Random {
+                        message: "disk on fire (test)".into(),
+                    })
+                });
+            }
+            self.inner.append(entries)
+        }
+        fn query<'a>(
+            &'a self,
+            q: &'a AuditQuery,
+        ) -> warden_store::StoreFuture<'a, Vec<warden_store::AuditRecord>> {
+            self.inner.query(q)
+        }
+        fn head(&self) -> warden_store::StoreFuture<'_, Option<(u64, warden_store::audit::Hash)>> {
+            self.inner.head()
+        }
+        fn anchor(&self) -> warden_store::StoreFuture<'_, warden_store::Anchor> {
+            self.inner.anchor()
+        }
+        fn add_checkpoint<'a>(&'a self, c: &'a Checkpoint) -> warden_store::StoreFuture<'a, ()> {
+            self.inner.add_checkpoint(c)
+        }
+        fn checkpoints(&self) -> warden_store::StoreFuture<'_, Vec<Checkpoint>> {
+            self.inner.checkpoints()
+        }
+        fn prune<'a>(
+            &'a self,
+            r: &'a Retention,
+            now_ms: u64,
+        ) -> warden_store::StoreFuture<'a, Option<warden_store::Pruned>> {
+            self.inner.prune(r, now_ms)
+        }
+        fn salt(&self) -> warden_store::StoreFuture<'_, [u8; 32]> {
+            self.inner.salt()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_store_closes_the_gate_until_it_writes_again_and_loses_nothing() {
+        let store = Arc::new(Flaky::default());
+        let log = AuditLog::start(
+            store.clone(),
+            AuditSettings::default(),
+            Arc::new(SystemClock),
+        )
+        .await
+        .unwrap();
+        assert!(log.accepting());
+        store.failing.store(true, Ordering::SeqCst);
+        assert!(log.record(entry("during")).await.is_err());
+        assert!(
+            !log.accepting(),
+            "calls must be refused while records cannot be written"
+        );
+        log.record_nowait(entry("refusal"));
+        store.failing.store(false, Ordering::SeqCst);
+        log.flush().await;
+        assert!(log.accepting());
+        let tools: Vec<_> = store
+            .query(&AuditQuery::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.entry.tool.unwrap())
+            .collect();
+        // The record whose caller was told "not durable" is written once the store is back.
+        assert_eq!(tools, ["during", "refusal"]);
+    }
+
+    #[tokio::test]
+    async fn fail_open_lets_calls_through() {
+        let store = Arc::new(Flaky::default());
+        store.failing.store(true, Ordering::SeqCst);
+        let settings = AuditSettings {
+            on_failure: OnFailure::Allow,
+            ..AuditSettings::default()
+        };
+        let log = AuditLog::start(store.clone(), settings, Arc::new(SystemClock))
+            .await
+            .unwrap();
+        assert!(log.record(entry("a")).await.is_ok());
+        assert!(log.accepting());
+    }
+
+    #[tokio::test]
+    async fn checkpoints_are_signed_with_the_configured_key() {
+        let store = Arc::new(MemoryAudit::new());
+        let key = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+        let public = key.verifying_key();
+        let settings = AuditSettings {
+            signer: Some(Signer {
+                key,
+                every_records: 3,
+                every: Duration::from_secs(3600),
+            }),
+            ..AuditSettings::default()
+        };
+        let log = AuditLog::start(store.clone(), settings, Arc::new(SystemClock))
+            .await
+            .unwrap();
+        for i in 0..3 {
+            log.record(entry(&format!("t{i}"))).await.unwrap();
+        }
+        let cps = store.checkpoints().await.unwrap();
+        assert_eq!(cps.len(), 1);
+        let cp = &cps[0];
+        let records = store.query(&AuditQuery::default()).await.unwrap();
+        let at = records.iter().find(|r| r.seq == cp.seq).unwrap();
+        assert_eq!(at.hash, cp.hash);
+        assert_eq!(cp.public_key, public.to_bytes());
+        let signature = ed25519_dalek::Signature::from_bytes(&cp.signature);
+        public
+            .verify_strict(
+                &checkpoint_message(cp.seq, &cp.hash, cp.time_ms),
+                &signature,
+            )
+            .unwrap();
+    }
 }

@@ -217,7 +217,7 @@ impl Guard {
             },
         };
         let policy = self.policy.current();
-        let mut entry = self.entry(id, tool, arguments, who, session);
+        let mut entry = self.entry(&policy, id, tool, arguments, who, session);
         let allowed = match policy.evaluate(&call) {
             Verdict::Unknown => {
                 let text = unknown_tool_result(id, era, tool);
@@ -324,7 +324,7 @@ impl Guard {
         session: &str,
     ) -> String {
         let started = tokio::time::Instant::now();
-        let entry = self.entry(id, tool, arguments, who, session);
+        let entry = self.entry(&self.policy.current(), id, tool, arguments, who, session);
         let text = unknown_tool_result(id, era, tool);
         match self.answer(entry, started, "unknown", "", "", text).await {
             CallOutcome::Answer(text) => text,
@@ -355,6 +355,7 @@ impl Guard {
     /// The record of a call, before its decision.
     fn entry(
         &self,
+        policy: &Policy,
         id: &str,
         tool: &str,
         arguments: &Value,
@@ -364,7 +365,8 @@ impl Guard {
         let Some((log, server)) = &self.audit else {
             return AuditEntry::default();
         };
-        let (argument_keys, values) = capture_arguments(arguments, log.salt());
+        // What the policy lets the log keep of the arguments: by default their names only.
+        let captured = policy.audit_capture(tool).capture(arguments, log.salt());
         AuditEntry {
             time_ms: log.now_ms(),
             event: warden_store::audit::EVENT_CALL.into(),
@@ -375,8 +377,8 @@ impl Guard {
             request_id: Some(id.to_owned()),
             method: Some("tools/call".into()),
             tool: Some(tool.to_owned()),
-            argument_keys,
-            arguments: values,
+            argument_keys: captured.keys,
+            arguments: captured.values,
             ..AuditEntry::default()
         }
     }
@@ -414,17 +416,6 @@ impl Guard {
         let policy = self.policy.current();
         warden_protocol::filter_tools_list(raw, result, |name| policy.is_listed(name))
     }
-}
-
-/// The top-level argument names, sorted, and the values the policy lets the log keep (none:
-/// keys only).
-fn capture_arguments(arguments: &Value, _salt: &[u8; 32]) -> (Vec<String>, Option<String>) {
-    let mut keys: Vec<String> = arguments
-        .as_object()
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default();
-    keys.sort_unstable();
-    (keys, None)
 }
 
 #[cold]

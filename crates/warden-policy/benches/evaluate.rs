@@ -1,4 +1,5 @@
-//! `evaluate` and `is_listed` on a generated 1,000-tool policy.
+//! `evaluate` and `is_listed` on a generated 1,000-tool policy, and the
+//! audit capture of a typical call's arguments in each mode.
 //!
 //! Run: `cargo bench -p warden-policy -- --warm-up-time 1 --measurement-time 3`
 
@@ -6,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
-use warden_policy::{Call, Policy, Scope, Verdict};
+use warden_policy::{ArgumentCapture, AuditCapture, Call, Policy, Scope, Verdict};
 
 /// 700 exact names and 300 globs, with conditions (regex included),
 /// argument schemas and limits spread across them.
@@ -101,6 +102,36 @@ fn bench(c: &mut Criterion) {
     for tool in ["svc21.op0", "zone150.refresh", "nothing.matches.this"] {
         g.bench_function(tool, |b| b.iter(|| policy.is_listed(black_box(tool))));
     }
+    g.finish();
+
+    // Runs on every call: a dozen arguments, nested values, one secret.
+    let args = json!({
+        "customer_id": "cus_NffrFeUfNV2Hib", "amount": 1250, "currency": "eur",
+        "reason": "Customer was charged twice for order 1234; refund the second charge.",
+        "metadata": {"ticket": "SUP-4412", "agent": "refund-bot", "tags": ["billing", "duplicate"]},
+        "items": [{"sku": "A-100", "qty": 2}, {"sku": "B-200", "qty": 1}],
+        "api_key": "sk_live_51HxYzAbCdEfGhIjKlMnOpQr", "notify": true,
+        "callback": "https://hooks.example.com/refunds/done", "idempotency_key": "550e8400-e29b-41d4-a716-446655440000"
+    });
+    let salt = [7u8; 32];
+    let names = ["ssn".to_owned()];
+    let mut g = c.benchmark_group("audit capture");
+    for mode in [
+        ArgumentCapture::Keys,
+        ArgumentCapture::Hashed,
+        ArgumentCapture::Full,
+    ] {
+        let capture = AuditCapture {
+            arguments: mode,
+            redact: &names,
+        };
+        g.bench_function(mode.as_str(), |b| {
+            b.iter(|| capture.capture(black_box(&args), &salt))
+        });
+    }
+    g.bench_function("audit_capture lookup", |b| {
+        b.iter(|| policy.audit_capture(black_box("zone150.refresh")))
+    });
     g.finish();
 }
 

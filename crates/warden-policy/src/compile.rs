@@ -18,6 +18,7 @@ use jsonc_parser::common::Ranged;
 use jsonc_parser::{CollectOptions, ParseOptions};
 
 use crate::ScopeKind;
+use crate::audit::ArgumentCapture;
 use crate::glob::{Glob, GlobSet};
 use crate::model::{Action, Condition, Limit, Op, Path, Policy, Root, Rule};
 use crate::problems::{Problem, Problems};
@@ -33,6 +34,7 @@ const TOP_FIELDS: &[&str] = &[
     "hide",
     "all_tools",
     "tools",
+    "audit",
 ];
 const ALL_TOOLS_FIELDS: &[&str] = &["limits"];
 const RULE_FIELDS: &[&str] = &[
@@ -43,7 +45,10 @@ const RULE_FIELDS: &[&str] = &[
     "approve_if",
     "arguments",
     "limits",
+    "audit",
 ];
+const AUDIT_FIELDS: &[&str] = &["arguments", "redact"];
+const CAPTURE_MODES: &[&str] = &["keys", "hashed", "full"];
 const CONDITION_FIELDS: &[&str] = &["path", "op", "value", "reason"];
 const LIMIT_FIELDS: &[&str] = &["counter", "window", "max", "scope", "increment_from"];
 const OPS: &[&str] = &[
@@ -441,7 +446,15 @@ impl<'t> Compiler<'t> {
             }
         }
 
-        let mut rules = Vec::new();
+        let mut audit = Audit::default();
+        if let Some(v) = f.get("audit") {
+            match self.audit(v, "/audit") {
+                Some(a) => audit = a,
+                None => ok = false,
+            }
+        }
+
+        let mut rules: Vec<Rule> = Vec::new();
         let mut exact = HashMap::new();
         let mut globs = Vec::new();
         if let Some(v) = f.get("tools") {
@@ -485,6 +498,16 @@ impl<'t> Compiler<'t> {
             }
         }
         let default = default?;
+        // Redact lists add up: a rule's names come after the policy's.
+        for rule in &mut rules {
+            let own = std::mem::take(&mut rule.audit_redact);
+            rule.audit_redact = audit.redact.clone();
+            for name in own {
+                if !rule.audit_redact.contains(&name) {
+                    rule.audit_redact.push(name);
+                }
+            }
+        }
         ok.then_some(Policy {
             default,
             hide_exact,
@@ -493,6 +516,8 @@ impl<'t> Compiler<'t> {
             exact,
             globs: GlobSet::new(globs),
             rules,
+            audit_arguments: audit.arguments.unwrap_or_default(),
+            audit_redact: audit.redact,
         })
     }
 
@@ -575,6 +600,13 @@ impl<'t> Compiler<'t> {
                 None => ok = false,
             }
         }
+        let mut audit = Audit::default();
+        if let Some(v) = f.get("audit") {
+            match self.audit(v, &format!("{pointer}/audit")) {
+                Some(a) => audit = a,
+                None => ok = false,
+            }
+        }
         ok.then_some(Rule {
             pointer,
             action,
@@ -584,10 +616,27 @@ impl<'t> Compiler<'t> {
             approve_if,
             arguments,
             limits,
+            audit_arguments: audit.arguments,
+            // Only the rule's own names here; `policy` prepends the top level's.
+            audit_redact: audit.redact,
         })
     }
 
     fn schema(&mut self, v: &Value<'_>, pointer: &str) -> Option<jsonschema::Validator> {
+        // `"arguments": "full"` in a rule is an audit setting in the wrong place.
+        if let Value::StringLit(s) = v
+            && CAPTURE_MODES.contains(&s.value.as_ref())
+        {
+            self.problem(
+                pointer,
+                v.start(),
+                format!(
+                    r#"arguments is a JSON Schema for the call's arguments, not an audit setting; to choose what the audit log records, write "audit": {{"arguments": "{}"}}"#,
+                    s.value
+                ),
+            );
+            return None;
+        }
         let obj = self.object(
             v,
             pointer,
@@ -636,6 +685,99 @@ impl<'t> Compiler<'t> {
                 None
             }
         }
+    }
+
+    // ---- audit ----------------------------------------------------------
+
+    /// `{"arguments": "keys" | "hashed" | "full", "redact": [names]}`, at the
+    /// top level or in a rule.
+    fn audit(&mut self, v: &Value<'_>, pointer: &str) -> Option<Audit> {
+        if let Value::StringLit(s) = v
+            && let Some(mode) = capture_mode(&s.value)
+        {
+            self.problem(
+                pointer,
+                v.start(),
+                format!(
+                    r#"audit must be an object, not a string; write "audit": {{"arguments": "{}"}}"#,
+                    mode.as_str()
+                ),
+            );
+            return None;
+        }
+        let obj = self.object(
+            v,
+            pointer,
+            r#"audit (e.g. {"arguments": "hashed", "redact": ["ssn"]})"#,
+        )?;
+        let f = self.fields(obj, pointer, AUDIT_FIELDS);
+        let mut ok = true;
+        let mut audit = Audit::default();
+
+        if let Some(av) = f.get("arguments") {
+            let here = format!("{pointer}/arguments");
+            let mode = match av {
+                Value::StringLit(s) => capture_mode(&s.value),
+                _ => None,
+            };
+            match mode {
+                Some(mode) => audit.arguments = Some(mode),
+                None => {
+                    let hint = match av {
+                        Value::StringLit(s) => capture_alias(&s.value)
+                            .or_else(|| suggest(&s.value, CAPTURE_MODES))
+                            .map(|m| format!(r#"; did you mean "{m}"?"#))
+                            .unwrap_or_default(),
+                        _ => String::new(),
+                    };
+                    self.problem(
+                        &here,
+                        av.start(),
+                        format!(
+                            r#"audit arguments must be "keys" (the default: argument names only), "hashed" (salted hashes of the values) or "full" (values with secrets redacted), not {}{hint}"#,
+                            self.source_text(av)
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+
+        if let Some(rv) = f.get("redact") {
+            let here = format!("{pointer}/redact");
+            match self.array(
+                rv,
+                &here,
+                r#"redact (a list of field names such as ["ssn", "card_number"])"#,
+            ) {
+                Some(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let at = format!("{here}/{i}");
+                        match self.string(item, &at, "each redact entry") {
+                            Some(name) if name.chars().any(char::is_alphanumeric) => {
+                                if !audit.redact.iter().any(|n| n == name) {
+                                    audit.redact.push(name.to_owned());
+                                }
+                            }
+                            Some(name) => {
+                                self.problem(
+                                    &at,
+                                    item.start(),
+                                    format!(
+                                        r#"redact entry {} names no field; write a field name such as "ssn" (matched in any case, in snake_case, camelCase or kebab-case)"#,
+                                        quote(name)
+                                    ),
+                                );
+                                ok = false;
+                            }
+                            None => ok = false,
+                        }
+                    }
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(audit)
     }
 
     // ---- conditions -----------------------------------------------------
@@ -1216,6 +1358,34 @@ fn regex_error(err: &regex::Error) -> String {
             .trim_end_matches('.')
             .to_owned(),
     }
+}
+
+/// An `audit` object: `arguments` unset means "inherit".
+#[derive(Default)]
+struct Audit {
+    arguments: Option<ArgumentCapture>,
+    redact: Vec<String>,
+}
+
+fn capture_mode(name: &str) -> Option<ArgumentCapture> {
+    Some(match name {
+        "keys" => ArgumentCapture::Keys,
+        "hashed" => ArgumentCapture::Hashed,
+        "full" => ArgumentCapture::Full,
+        _ => return None,
+    })
+}
+
+/// Other words people use for the three capture modes.
+fn capture_alias(name: &str) -> Option<&'static str> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "key" | "names" | "name" | "none" | "default" | "minimal" => "keys",
+        "hash" | "hashes" | "hmac" | "digest" | "salted" | "pseudonymized" | "pseudonymised" => {
+            "hashed"
+        }
+        "all" | "values" | "raw" | "redacted" | "everything" | "verbose" => "full",
+        _ => return None,
+    })
 }
 
 /// Operator spellings from other policy languages.

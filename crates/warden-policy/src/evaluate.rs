@@ -47,14 +47,14 @@ use crate::{Allowed, Approval, Call, Denial, DenyKind, LimitRequest, Verdict};
 const MAX_SCHEMA_ERRORS: usize = 5;
 
 /// Steps 1 and 2: where a tool name lands.
-enum Lookup<'p> {
+pub(crate) enum Lookup<'p> {
     Hidden,
     Unmatched,
     Rule(&'p Rule),
 }
 
 impl Policy {
-    fn lookup(&self, tool: &str) -> Lookup<'_> {
+    pub(crate) fn lookup(&self, tool: &str) -> Lookup<'_> {
         let hidden_exact = !self.hide_exact.is_empty() && self.hide_exact.contains(tool);
         if hidden_exact || self.hide_globs.find(tool).is_some() {
             return Lookup::Hidden;

@@ -43,6 +43,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
 mod compile;
 mod condition;
 pub mod evaluate;
@@ -52,6 +53,7 @@ mod model;
 mod problems;
 pub mod text;
 
+pub use audit::{ArgumentCapture, AuditCapture, CapturedArguments, is_secret_name, redact};
 pub use limits::describe_window;
 pub use model::Policy;
 pub use problems::{Problem, Problems};

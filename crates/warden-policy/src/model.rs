@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::ScopeKind;
+use crate::audit::ArgumentCapture;
 use crate::glob::GlobSet;
 
 /// A compiled, immutable policy. Build it with [`Policy::from_json`]; share
@@ -26,6 +27,10 @@ pub struct Policy {
     /// Glob tool patterns by precedence, each with an index into `rules`.
     pub(crate) globs: GlobSet,
     pub(crate) rules: Vec<Rule>,
+    /// Top-level `audit.arguments`, or the default ([`ArgumentCapture::Keys`]).
+    pub(crate) audit_arguments: ArgumentCapture,
+    /// Top-level `audit.redact`, as written.
+    pub(crate) audit_redact: Vec<String>,
 }
 
 /// `allow`, `deny` or `approve`: a rule's `action` or the policy's `default`.
@@ -48,6 +53,11 @@ pub(crate) struct Rule {
     pub(crate) approve_if: Vec<Condition>,
     pub(crate) arguments: Option<jsonschema::Validator>,
     pub(crate) limits: Vec<Limit>,
+    /// The rule's `audit.arguments`; `None` falls back to the top level.
+    pub(crate) audit_arguments: Option<ArgumentCapture>,
+    /// Top-level `audit.redact` followed by the rule's own names (lists add
+    /// up), without repeats: resolved at load time so a call borrows it.
+    pub(crate) audit_redact: Vec<String>,
 }
 
 /// One condition of `require`, `deny_if` or `approve_if`.

@@ -11,7 +11,9 @@
 //!
 //! Optional checks per call: `reason` (exact), `reason_contains` (substrings),
 //! `listed` (`is_listed`), `describe` (each `LimitRequest::describe`),
-//! `limit_reasons` (each `LimitRequest::reason`).
+//! `limit_reasons` (each `LimitRequest::reason`), `audit` (what
+//! `Policy::audit_capture` resolves: the mode, then `redact=` and the names
+//! joined by commas when there are any, e.g. `full redact=ssn,card_number`).
 
 use std::path::Path;
 
@@ -40,6 +42,7 @@ struct Case {
     listed: Option<bool>,
     describe: Option<Vec<String>>,
     limit_reasons: Option<Vec<Option<String>>>,
+    audit: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -157,6 +160,16 @@ fn check(policy: &Policy, case: &Case) -> Result<(), String> {
             errors.push(format!("limit reasons: want {want:?}, got {got:?}"));
         }
     }
+    if let Some(want) = &case.audit {
+        let capture = policy.audit_capture(&case.tool);
+        let mut got = capture.arguments.to_string();
+        if !capture.redact.is_empty() {
+            got.push_str(&format!(" redact={}", capture.redact.join(",")));
+        }
+        if &got != want {
+            errors.push(format!("audit: want {want:?}, got {got:?}"));
+        }
+    }
     // Purity: the same call always gets the same verdict.
     if policy.evaluate(&call) != verdict {
         errors.push("a second evaluation gave another verdict".to_owned());
@@ -216,7 +229,7 @@ macro_rules! case_files {
 }
 
 case_files!(
-    seeds, order, defaults, hide, globs, operators, limits, arguments
+    seeds, order, defaults, hide, globs, operators, limits, arguments, audit
 );
 
 #[test]

@@ -1,9 +1,10 @@
-//! Property tests: no input makes the compiler or the evaluator panic, and
-//! listing agrees with calling.
+//! Property tests: no input makes the compiler, the evaluator or the audit
+//! capture panic, listing agrees with calling, and the `keys` and `hashed`
+//! audit modes never let a value through.
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use warden_policy::{Call, DenyKind, Policy, Scope, Verdict};
+use warden_policy::{ArgumentCapture, AuditCapture, Call, DenyKind, Policy, Scope, Verdict};
 
 /// Words a policy uses, so random documents often reach deep checks.
 const WORDS: &[&str] = &[
@@ -66,6 +67,11 @@ const WORDS: &[&str] = &[
     "required",
     "$ref",
     "#/$defs/x",
+    "audit",
+    "redact",
+    "keys",
+    "hashed",
+    "full",
 ];
 
 fn word() -> impl Strategy<Value = String> {
@@ -95,6 +101,41 @@ fn json_value() -> impl Strategy<Value = Value> {
                 .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
         ]
     })
+}
+
+/// Call arguments: like [`json_value`], with longer strings (prose, tokens,
+/// arbitrary text) so that leaks of values would show.
+fn argument_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("JSON numbers are finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        word().prop_map(Value::from),
+        "[ -~]{8,60}".prop_map(Value::from),
+        "[A-Za-z0-9+/_-]{30,50}".prop_map(Value::from),
+        "(ghp_|sk-|AKIA|wdn_0123456789ab_|https://u:)[A-Za-z0-9@]{8,40}".prop_map(Value::from),
+        any::<String>().prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            proptest::collection::vec((word(), inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+        ]
+    })
+}
+
+/// Every string value (not object keys) in `v`, at any depth.
+fn string_values<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
+    match v {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|i| string_values(i, out)),
+        Value::Object(map) => map.values().for_each(|i| string_values(i, out)),
+        _ => {}
+    }
 }
 
 /// A policy that is often valid: the right shape with random parts.
@@ -145,15 +186,22 @@ fn policy_like() -> impl Strategy<Value = Value> {
         proptest::collection::vec(condition, 0..3),
         proptest::collection::vec(limit.clone(), 0..3),
         any::<bool>(),
+        proptest::option::of(proptest::sample::select(&["keys", "hashed", "full"][..])),
     )
-        .prop_map(|(action, require, deny_if, approve_if, limits, schema)| {
-            let mut r = json!({"action": action, "require": require, "deny_if": deny_if,
+        .prop_map(
+            |(action, require, deny_if, approve_if, limits, schema, audit)| {
+                let mut r = json!({"action": action, "require": require, "deny_if": deny_if,
                                "approve_if": approve_if, "limits": limits});
-            if schema {
-                r["arguments"] = json!({"type": "object", "properties": {"a": {"type": "number"}}});
-            }
-            r
-        });
+                if schema {
+                    r["arguments"] =
+                        json!({"type": "object", "properties": {"a": {"type": "number"}}});
+                }
+                if let Some(mode) = audit {
+                    r["audit"] = json!({"arguments": mode, "redact": ["ssn"]});
+                }
+                r
+            },
+        );
     (
         proptest::sample::select(&["allow", "deny", "approve"][..]),
         proptest::collection::vec(
@@ -248,6 +296,93 @@ proptest! {
         for tool in ["pay", "files.read", "files.delete", "search"] {
             check_consistent(&policy, tool, &args, &identity);
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn capture_never_panics_nor_leaks_values_in_keys_and_hashed_mode(
+        args in argument_value(),
+        mode in proptest::sample::select(
+            &[ArgumentCapture::Keys, ArgumentCapture::Hashed, ArgumentCapture::Full][..],
+        ),
+        names in proptest::collection::vec(word(), 0..3),
+        salt in any::<[u8; 32]>(),
+    ) {
+        let capture = AuditCapture { arguments: mode, redact: &names };
+        let got = capture.capture(&args, &salt);
+        let mut sorted = got.keys.clone();
+        sorted.sort();
+        prop_assert_eq!(&sorted, &got.keys);
+        if let Value::Object(map) = &args {
+            prop_assert_eq!(got.keys.len(), map.len());
+        } else {
+            prop_assert!(got.keys.is_empty());
+        }
+        match (mode, &got.values) {
+            (ArgumentCapture::Keys, None) => {}
+            (ArgumentCapture::Keys, Some(v)) => prop_assert!(false, "keys mode recorded {}", v),
+            (_, None) => prop_assert!(false, "{} mode recorded no values", mode),
+            (_, Some(text)) => {
+                let parsed: Result<Value, _> = serde_json::from_str(text);
+                prop_assert!(parsed.is_ok(), "not JSON: {}", text);
+            }
+        }
+        if mode != ArgumentCapture::Full {
+            // What may legitimately appear: the names, the hash prefix, markers.
+            let allowed = format!("{} hmac-sha256: [REDACTED:field] #", got.keys.join(" "));
+            let record = format!("{} {}", got.keys.join(" "), got.values.as_deref().unwrap_or(""));
+            let mut strings = Vec::new();
+            string_values(&args, &mut strings);
+            for s in strings {
+                if s.chars().count() >= 8 && !allowed.contains(s) {
+                    // JSON escaping could hide a leak: check the escaped form too.
+                    let escaped = Value::from(s).to_string();
+                    prop_assert!(!record.contains(s), "{:?} leaked into {}", s, record);
+                    prop_assert!(!record.contains(escaped.trim_matches('"')), "{:?} leaked", s);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn audit_capture_uses_the_rule_evaluate_uses(
+        doc in policy_like(),
+        tool in proptest::sample::select(&["a", "ab", "abc", "a.x", "b", "x", ""][..]),
+        args in json_value(),
+    ) {
+        let text = serde_json::to_string(&doc).expect("serializes");
+        let Ok(policy) = Policy::from_json("fuzz.json", &text) else { return Ok(()) };
+        let identity = json!({"name": "local"});
+        let call = Call {
+            tool,
+            arguments: &args,
+            identity: &identity,
+            scope: Scope { grant: "g", identity: "i", session: "s" },
+        };
+        let rule = match policy.evaluate(&call) {
+            Verdict::Unknown => None,
+            Verdict::Deny(d) => Some(d.rule),
+            Verdict::Approve(a) => Some(a.rule),
+            Verdict::Allow(a) => Some(a.rule),
+        };
+        // An `all_tools` limit's pointer does not say which rule matched.
+        prop_assume!(!rule.as_deref().is_some_and(|r| r.starts_with("/all_tools/")));
+        // `policy_like` tool names hold no `/` or `~`, so the pointer's
+        // second segment is the key.
+        let key = rule.as_deref().and_then(|r| r.strip_prefix("/tools/")).map(|r| r.split('/').next().unwrap_or(r));
+        let audit = key.and_then(|k| doc["tools"][k].get("audit"));
+        let want = match audit.and_then(|a| a["arguments"].as_str()) {
+            Some("hashed") => ArgumentCapture::Hashed,
+            Some("full") => ArgumentCapture::Full,
+            _ => ArgumentCapture::Keys,
+        };
+        let capture = policy.audit_capture(tool);
+        prop_assert_eq!(capture.arguments, want, "rule {:?}", rule);
+        let redact: &[String] = if audit.is_some() { &["ssn".to_owned()] } else { &[] };
+        prop_assert_eq!(capture.redact, redact);
     }
 }
 

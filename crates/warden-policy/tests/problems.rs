@@ -49,10 +49,10 @@ fn unknown_fields_at_every_depth_are_all_reported() {
   }
 }"#,
         &[
-            r#"4:3 /extra ~ unknown field "extra" (allowed: $schema, version, default, hide, all_tools, tools)"#,
+            r#"4:3 /extra ~ unknown field "extra" (allowed: $schema, version, default, hide, all_tools, tools, audit)"#,
             r#"5:75 /all_tools/limits/0/per ~ unknown field "per" (allowed: counter, window, max, scope, increment_from)"#,
             r#"5:89 /all_tools/limit ~ unknown field "limit"; did you mean "limits"? (allowed: limits)"#,
-            r#"8:7 /tools/a/limit ~ unknown field "limit"; did you mean "limits"? (allowed: action, reason, require, deny_if, approve_if, arguments, limits)"#,
+            r#"8:7 /tools/a/limit ~ unknown field "limit"; did you mean "limits"? (allowed: action, reason, require, deny_if, approve_if, arguments, limits, audit)"#,
             r#"9:7 /tools/a/deny-if ~ did you mean "deny_if"?"#,
             r#"10:62 /tools/a/deny_if/0/resaon ~ unknown field "resaon"; did you mean "reason"? (allowed: path, op, value, reason)"#,
         ],
@@ -175,6 +175,48 @@ fn bad_schemas_point_inside_the_schema() {
             "6:22 /tools/d/arguments ~ invalid JSON Schema: Unknown specification: https://example.com/my-draft",
         ],
     );
+}
+
+#[test]
+fn bad_audit_settings() {
+    check(
+        r#"{"version": "1", "default": "deny",
+ "audit": {"arguments": "hash", "redcat": ["ssn"]},
+ "tools": {
+  "a": {"audit": {"arguments": "Full"}},
+  "b": {"audit": {"arguments": "everything", "redact": "ssn"}},
+  "c": {"audit": {"arguments": "verbatim", "redact": ["", "__", 7, "card_number"]}},
+  "d": {"audit": {"arguments": true}},
+  "e": {"audit": "hashed"},
+  "f": {"audit": ["full"]},
+  "g": {"arguments": "full"},
+  "h": {"audits": {}}
+}}"#,
+        &[
+            r#"2:25 /audit/arguments ~ audit arguments must be "keys" (the default: argument names only), "hashed" (salted hashes of the values) or "full" (values with secrets redacted), not "hash"; did you mean "hashed"?"#,
+            r#"2:33 /audit/redcat ~ unknown field "redcat"; did you mean "redact"? (allowed: arguments, redact)"#,
+            r#"4:32 /tools/a/audit/arguments ~ not "Full"; did you mean "full"?"#,
+            r#"5:32 /tools/b/audit/arguments ~ not "everything"; did you mean "full"?"#,
+            r#"5:56 /tools/b/audit/redact ~ redact (a list of field names such as ["ssn", "card_number"]) must be an array, not a string"#,
+            r#"6:32 /tools/c/audit/arguments ~ "full" (values with secrets redacted), not "verbatim""#,
+            r#"6:55 /tools/c/audit/redact/0 ~ redact entry "" names no field; write a field name such as "ssn""#,
+            r#"6:59 /tools/c/audit/redact/1 ~ redact entry "__" names no field"#,
+            "6:65 /tools/c/audit/redact/2 ~ each redact entry must be a string, not a number",
+            r#"7:32 /tools/d/audit/arguments ~ not true"#,
+            r#"8:18 /tools/e/audit ~ audit must be an object, not a string; write "audit": {"arguments": "hashed"}"#,
+            r#"9:18 /tools/f/audit ~ audit (e.g. {"arguments": "hashed", "redact": ["ssn"]}) must be an object, not an array"#,
+            r#"10:22 /tools/g/arguments ~ arguments is a JSON Schema for the call's arguments, not an audit setting; to choose what the audit log records, write "audit": {"arguments": "full"}"#,
+            r#"11:9 /tools/h/audits ~ unknown field "audits"; did you mean "audit"?"#,
+        ],
+    );
+    // "verbatim" is no known spelling: the message must not guess.
+    let Err(problems) = Policy::from_json(
+        "p.json",
+        r#"{"version": "1", "default": "deny", "audit": {"arguments": "verbatim"}}"#,
+    ) else {
+        panic!("should not compile");
+    };
+    assert!(!problems.to_string().contains("did you mean"), "{problems}");
 }
 
 #[test]
@@ -314,7 +356,7 @@ fn display_is_one_line_per_problem() {
     };
     assert_eq!(
         problems.to_string(),
-        r#"p.json:1:53: /tools/a/limit: unknown field "limit"; did you mean "limits"? (allowed: action, reason, require, deny_if, approve_if, arguments, limits)"#
+        r#"p.json:1:53: /tools/a/limit: unknown field "limit"; did you mean "limits"? (allowed: action, reason, require, deny_if, approve_if, arguments, limits, audit)"#
     );
     let Err(problems) = Policy::from_json("p.json", "{\"x\": 1,\n\"version\": \"1\"}") else {
         panic!("should not compile");
@@ -322,7 +364,7 @@ fn display_is_one_line_per_problem() {
     assert_eq!(
         problems.to_string(),
         "p.json:1:1: /default: missing required field \"default\"; add it, e.g. \"default\": \"deny\" (or \"allow\", \"approve\")\n\
-         p.json:1:2: /x: unknown field \"x\" (allowed: $schema, version, default, hide, all_tools, tools)"
+         p.json:1:2: /x: unknown field \"x\" (allowed: $schema, version, default, hide, all_tools, tools, audit)"
     );
     let Err(problems) = Policy::from_json("p.json", "{,}") else {
         panic!("should not compile");
