@@ -4,6 +4,7 @@
 //! GET /v1/health            no token; {"status":"ok"}
 //! GET /v1/audit/records     filters + after, before, limit (100; ≤ 10000), order=asc|desc
 //! GET /v1/audit/export      filters + after, before, format=jsonl|csv; streamed page by page
+//! GET /v1/audit/verify      the chain and checkpoints checked (`warden_store::audit::verify`)
 //! ```
 //!
 //! Every `/v1/audit/` endpoint needs `Authorization: Bearer <token>` with the configured admin
@@ -31,6 +32,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
+use warden_store::audit::{VerifyReport, verify};
 use warden_store::{AuditQuery, AuditStore, StoreError};
 
 use crate::audit_view::{
@@ -58,6 +60,8 @@ struct Inner {
     /// SHA-256 of the token: the token itself is not kept, so it cannot leak from here.
     token_hash: [u8; 32],
     clock: Arc<dyn Clock>,
+    /// The Ed25519 key checkpoints must be signed with, for `/v1/audit/verify`.
+    public_key: Option<[u8; 32]>,
 }
 
 impl fmt::Debug for AdminState {
@@ -65,6 +69,7 @@ impl fmt::Debug for AdminState {
         f.debug_struct("AdminState")
             .field("audit", &self.inner.audit)
             .field("token", &"<redacted>")
+            .field("public_key", &self.inner.public_key.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -77,6 +82,20 @@ impl AdminState {
                 audit,
                 token_hash: Sha256::digest(token.as_bytes()).into(),
                 clock,
+                public_key: None,
+            }),
+        }
+    }
+
+    /// Checks checkpoint signatures with `key` in `/v1/audit/verify` (the public half of
+    /// `[audit] signing_key`). Default: none; checkpoints are then compared with the log only.
+    pub fn with_public_key(self, key: Option<[u8; 32]>) -> AdminState {
+        AdminState {
+            inner: Arc::new(Inner {
+                audit: self.inner.audit.clone(),
+                token_hash: self.inner.token_hash,
+                clock: self.inner.clock.clone(),
+                public_key: key,
             }),
         }
     }
@@ -87,6 +106,7 @@ pub fn router(state: AdminState) -> Router {
     let audit = Router::new()
         .route("/v1/audit/records", get(records))
         .route("/v1/audit/export", get(export))
+        .route("/v1/audit/verify", get(verify_log))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/v1/health", get(health))
@@ -187,8 +207,8 @@ async fn not_found() -> ApiError {
     ApiError {
         status: StatusCode::NOT_FOUND,
         parameter: None,
-        message: "no such endpoint; the admin API serves GET /v1/health, /v1/audit/records and \
-                  /v1/audit/export (docs/audit.md, \"Admin API\")"
+        message: "no such endpoint; the admin API serves GET /v1/health, /v1/audit/records, \
+                  /v1/audit/export and /v1/audit/verify (docs/audit.md, \"Admin API\")"
             .into(),
     }
 }
@@ -245,12 +265,14 @@ fn params(
     let raw = raw.unwrap_or_default();
     for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {
         let Some(known) = allowed.iter().copied().find(|a| *a == name) else {
+            let takes = if allowed.is_empty() {
+                "no parameters".to_owned()
+            } else {
+                allowed.join(", ")
+            };
             return Err(ApiError::bad(
                 &name,
-                format!(
-                    "unknown parameter {name:?}; this endpoint takes {}",
-                    allowed.join(", ")
-                ),
+                format!("unknown parameter {name:?}; this endpoint takes {takes}"),
             ));
         };
         if out.insert(known, value.into_owned()).is_some() {
@@ -442,4 +464,39 @@ fn export_body(
         }
     });
     futures::stream::once(async move { Ok(Bytes::from(first)) }).chain(rest)
+}
+
+/// The verification report, with `intact` first. 200 whether or not the log is intact: a
+/// tampered log is a finding, not a failed request.
+#[derive(Serialize)]
+struct Verified {
+    intact: bool,
+    /// Whether checkpoint signatures were checked against a configured public key.
+    signatures_checked: bool,
+    #[serde(flatten)]
+    report: VerifyReport,
+}
+
+async fn verify_log(
+    State(state): State<AdminState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    params(raw, &[])?;
+    let report = verify(state.inner.audit.as_ref(), state.inner.public_key)
+        .await
+        .map_err(|e| ApiError::store(&e))?;
+    if !report.is_intact() {
+        tracing::warn!(
+            problems = report.problems.len(),
+            "admin API: audit verification found tampering"
+        );
+    }
+    Ok(json(
+        StatusCode::OK,
+        &Verified {
+            intact: report.is_intact(),
+            signatures_checked: state.inner.public_key.is_some(),
+            report,
+        },
+    ))
 }

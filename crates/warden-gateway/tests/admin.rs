@@ -4,12 +4,17 @@
 
 use std::sync::Arc;
 
+use ed25519_dalek::{Signer as _, SigningKey};
 use reqwest::StatusCode;
 use serde_json::Value;
 use warden_gateway::Clock;
 use warden_gateway::admin::{AdminState, serve_admin};
 use warden_gateway::audit_view::FIELDS;
-use warden_store::{AuditEntry, AuditStore, MemoryAudit};
+use warden_store::audit::{Hash, checkpoint_message};
+use warden_store::{
+    Anchor, AuditEntry, AuditQuery, AuditRecord, AuditStore, Checkpoint, MemoryAudit, Pruned,
+    Retention, StoreFuture,
+};
 
 const TOKEN: &str = "test-admin-token-0123456789";
 /// 2026-11-21T10:00:00Z.
@@ -418,4 +423,147 @@ async fn stops_on_shutdown() {
         .unwrap()
         .unwrap()
         .unwrap();
+}
+
+/// A log whose record 3 was edited behind the chain's back: queries see the edit.
+#[derive(Debug)]
+struct Edited(MemoryAudit);
+
+impl AuditStore for Edited {
+    fn append<'a>(&'a self, entries: &'a [AuditEntry]) -> StoreFuture<'a, Vec<u64>> {
+        self.0.append(entries)
+    }
+    fn query<'a>(&'a self, query: &'a AuditQuery) -> StoreFuture<'a, Vec<AuditRecord>> {
+        Box::pin(async move {
+            let mut got = self.0.query(query).await?;
+            for r in &mut got {
+                if r.seq == 3 {
+                    r.entry.decision = Some("allow".into());
+                }
+            }
+            Ok(got)
+        })
+    }
+    fn head(&self) -> StoreFuture<'_, Option<(u64, Hash)>> {
+        self.0.head()
+    }
+    fn anchor(&self) -> StoreFuture<'_, Anchor> {
+        self.0.anchor()
+    }
+    fn add_checkpoint<'a>(&'a self, checkpoint: &'a Checkpoint) -> StoreFuture<'a, ()> {
+        self.0.add_checkpoint(checkpoint)
+    }
+    fn checkpoints(&self) -> StoreFuture<'_, Vec<Checkpoint>> {
+        self.0.checkpoints()
+    }
+    fn prune<'a>(
+        &'a self,
+        retention: &'a Retention,
+        now_ms: u64,
+    ) -> StoreFuture<'a, Option<Pruned>> {
+        self.0.prune(retention, now_ms)
+    }
+    fn salt(&self) -> StoreFuture<'_, [u8; 32]> {
+        self.0.salt()
+    }
+}
+
+/// Five records and a checkpoint over them signed with `key`.
+async fn signed_log(store: &dyn AuditStore, key: &SigningKey) {
+    let entries: Vec<AuditEntry> = (0..5)
+        .map(|i| AuditEntry {
+            time_ms: T0 + i,
+            event: "call".into(),
+            decision: Some("deny".into()),
+            ..AuditEntry::default()
+        })
+        .collect();
+    store.append(&entries).await.unwrap();
+    let (seq, hash) = store.head().await.unwrap().unwrap();
+    let signature = key
+        .sign(&checkpoint_message(seq, &hash, T0 + 10))
+        .to_bytes();
+    store
+        .add_checkpoint(&Checkpoint {
+            seq,
+            hash,
+            time_ms: T0 + 10,
+            public_key: key.verifying_key().to_bytes(),
+            signature,
+        })
+        .await
+        .unwrap();
+}
+
+async fn serve(store: Arc<dyn AuditStore>, public_key: Option<[u8; 32]>) -> String {
+    let state = AdminState::new(store, TOKEN, Arc::new(Fixed)).with_public_key(public_key);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve_admin(listener, state, std::future::pending()));
+    base
+}
+
+async fn verify_report(base: &str) -> Value {
+    let resp = reqwest::Client::new()
+        .get(format!("{base}/v1/audit/verify"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn verify_an_intact_log() {
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let store = Arc::new(MemoryAudit::new());
+    signed_log(store.as_ref(), &key).await;
+    let base = serve(store.clone(), Some(key.verifying_key().to_bytes())).await;
+    let report = verify_report(&base).await;
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(report["signatures_checked"], true);
+    assert_eq!(report["records"], 5);
+    assert_eq!(report["first_seq"], 1);
+    assert_eq!(report["last_seq"], 5);
+    assert_eq!(report["checkpoints"], 1);
+    assert_eq!(report["checkpoints_verified"], 1);
+    assert_eq!(report["last_signed_seq"], 5);
+    assert_eq!(report["problems"], serde_json::json!([]));
+
+    // Without a key, signatures are not checked.
+    let base = serve(store, None).await;
+    let report = verify_report(&base).await;
+    assert_eq!(report["intact"], true);
+    assert_eq!(report["signatures_checked"], false);
+    assert_eq!(report["checkpoints_verified"], 0);
+}
+
+#[tokio::test]
+async fn verify_names_tampering() {
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let store = Arc::new(Edited(MemoryAudit::new()));
+    signed_log(store.as_ref(), &key).await;
+    let base = serve(store, Some(key.verifying_key().to_bytes())).await;
+    let report = verify_report(&base).await;
+    assert_eq!(report["intact"], false, "{report}");
+    let problems = report["problems"].as_array().unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["seq"] == 3 && p["kind"] == "edited"),
+        "{report}"
+    );
+
+    let resp = reqwest::Client::new()
+        .get(format!("{base}/v1/audit/verify?deep=1"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let resp = reqwest::get(format!("{base}/v1/audit/verify"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
