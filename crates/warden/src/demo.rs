@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use warden_gateway::downstream::http::{HttpGateway, Local, serve_http};
 use warden_gateway::{Guard, Limits, SystemClock, UpstreamSpec};
 use warden_policy::Policy;
-use warden_store::SqliteState;
 use warden_testkit::client::{ClientEra, McpHttpClient};
 
 use warden_testkit::demo::{DemoEra, DemoOptions};
@@ -91,8 +90,17 @@ pub(crate) async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         env: Vec::new(),
         shared: false,
     };
-    let store = SqliteState::open(&dir)?;
-    let guard = Arc::new(Guard::fixed(policy, Arc::new(store), Arc::new(SystemClock)));
+    let stores = crate::state::open(&crate::state::Location::Dir(dir.clone())).await?;
+    let clock: Arc<dyn warden_gateway::Clock> = Arc::new(SystemClock);
+    let audit = warden_gateway::AuditLog::start(
+        stores.audit.clone(),
+        warden_gateway::AuditSettings::default(),
+        clock.clone(),
+    )
+    .await?;
+    let guard = Arc::new(
+        Guard::fixed(policy, stores.counters.clone(), clock).with_audit(audit.clone(), "demo"),
+    );
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (is the port in use?)", args.listen))?;

@@ -12,7 +12,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::Context as _;
 use serde_json::{Value, json};
 use warden_gateway::{Clock as _, SystemClock};
-use warden_store::{KeyRecord, KeyStore, SqliteState, StoreError};
+use warden_store::{AuditStore, KeyRecord, KeyStore, StoreError};
+
+use crate::state::Location;
 
 /// Manage API keys: create (shown once), list, revoke.
 #[derive(Debug, clap::Args)]
@@ -91,25 +93,35 @@ pub(crate) struct RevokeArgs {
 const MAX_IDENTITY_CHARS: usize = 256;
 
 pub(crate) async fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
-    let dir = match &args.config {
-        Some(file) => {
-            let config = warden_config::load(file).map_err(|problems| {
-                anyhow::anyhow!("{} is invalid:\n{problems}", file.display())
-            })?;
-            crate::serve::state_of(&config)?
-        }
-        None => crate::run::state_dir(args.state_dir)?,
-    };
-    let store = SqliteState::open(&dir)?;
+    let location = Location::resolve(args.state_dir, args.config.as_deref())?;
+    let stores = crate::state::open(&location).await?;
     let now_ms = SystemClock.now_ms();
+    let store = stores.keys.as_ref();
+    let audit = stores.audit.as_ref();
     match args.command {
-        KeysCommand::Create(a) => create(&store, a, now_ms).await,
-        KeysCommand::List(a) => list(&store, a, now_ms).await,
-        KeysCommand::Revoke(a) => revoke(&store, &a.id, now_ms).await,
+        KeysCommand::Create(a) => create(store, audit, a, now_ms).await,
+        KeysCommand::List(a) => list(store, a, now_ms).await,
+        KeysCommand::Revoke(a) => revoke(store, audit, &a.id, now_ms).await,
     }
 }
 
-async fn create(store: &dyn KeyStore, args: CreateArgs, now_ms: u64) -> anyhow::Result<ExitCode> {
+/// The audit event of a key being made or revoked. Never the key or its hash.
+fn key_event(event: &str, record: &KeyRecord, now_ms: u64) -> warden_store::AuditEntry {
+    let mut entry = crate::state::event(
+        now_ms,
+        event,
+        json!({"key_id": record.id, "label": record.label, "expires_ms": record.expires_ms, "by": "warden keys"}),
+    );
+    entry.identity = Some(record.identity.clone());
+    entry
+}
+
+async fn create(
+    store: &dyn KeyStore,
+    audit: &dyn AuditStore,
+    args: CreateArgs,
+    now_ms: u64,
+) -> anyhow::Result<ExitCode> {
     check_identity(&args.identity)?;
     let expires_ms = match args.expires {
         None => None,
@@ -133,6 +145,14 @@ async fn create(store: &dyn KeyStore, args: CreateArgs, now_ms: u64) -> anyhow::
         }
     };
     let record = &made.record;
+    // A key the audit log does not know of must not work: take it back if the record fails.
+    if let Err(e) = audit
+        .append(&[key_event("key_created", record, now_ms)])
+        .await
+    {
+        let _ = store.revoke(&record.id, now_ms).await;
+        anyhow::bail!("the key was not issued: its audit record could not be written ({e})");
+    }
     match args.format {
         CreateFormat::Json => {
             let mut out = record_json(record, now_ms);
@@ -206,14 +226,25 @@ async fn list(store: &dyn KeyStore, args: ListArgs, now_ms: u64) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
-async fn revoke(store: &dyn KeyStore, id: &str, now_ms: u64) -> anyhow::Result<ExitCode> {
+async fn revoke(
+    store: &dyn KeyStore,
+    audit: &dyn AuditStore,
+    id: &str,
+    now_ms: u64,
+) -> anyhow::Result<ExitCode> {
     // Accept a whole key too (someone pasting what they were given), but
     // never print it back.
     let id = warden_auth::key_id(id).unwrap_or(id);
     if store.revoke(id, now_ms).await? {
-        let who = store
-            .get(id)
-            .await?
+        let record = store.get(id).await?;
+        if let Some(r) = &record {
+            // The revocation stands either way; a missing record is reported, not hidden.
+            audit
+                .append(&[key_event("key_revoked", r, now_ms)])
+                .await
+                .context("the key is revoked, but the audit record of it could not be written")?;
+        }
+        let who = record
             .map(|r| format!(" (identity {:?})", r.identity))
             .unwrap_or_default();
         println!("Revoked API key {id}{who}; it is refused from now on.");

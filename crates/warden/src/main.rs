@@ -7,6 +7,7 @@ mod demo;
 mod keys;
 mod run;
 mod serve;
+mod state;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

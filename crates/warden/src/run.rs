@@ -7,8 +7,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use warden_gateway::downstream::http::{HttpGateway, Local, serve_http};
 use warden_gateway::downstream::stdio::{StdioEnd, serve_stdio};
-use warden_gateway::{Guard, Limits, SystemClock, UpstreamSpec};
-use warden_store::SqliteState;
+use warden_gateway::{AuditLog, Clock, Guard, Limits, SystemClock, UpstreamSpec};
+
+use crate::state::Location;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -31,9 +32,31 @@ pub(crate) struct RunArgs {
     /// A header sent to the upstream URL on every request, "Name: value" (repeatable).
     #[arg(long = "header", value_name = "K: V", requires = "upstream")]
     pub headers: Vec<String>,
+    /// The server's name in the audit log. Default: "upstream".
+    #[arg(long, value_name = "NAME", default_value = "upstream")]
+    pub name: String,
+    /// Answer calls at once and commit their audit records within this long (e.g. 100ms),
+    /// instead of answering only after each record is committed. A crash can lose the records
+    /// of that last interval.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub audit_max_lag: Option<std::time::Duration>,
+    /// While audit records cannot be written: deny calls (fail closed, the default) or allow
+    /// them.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = FailureMode::Deny)]
+    pub audit_on_failure: FailureMode,
+    /// Sign checkpoints of the audit chain with this Ed25519 key (PKCS#8 PEM; make one with
+    /// `warden audit keygen`).
+    #[arg(long, value_name = "FILE")]
+    pub audit_signing_key: Option<PathBuf>,
     /// The upstream server's command and arguments.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum FailureMode {
+    Deny,
+    Allow,
 }
 
 mod reqwest_url {
@@ -107,10 +130,53 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let upstream = upstream_spec(&args)?;
-    let dir = state_dir(args.state_dir.clone())?;
-    let store = SqliteState::open(&dir)?;
-    let guard = Arc::new(Guard::fixed(policy, Arc::new(store), Arc::new(SystemClock)));
+    let location = Location::Dir(state_dir(args.state_dir.clone())?);
+    let stores = crate::state::open(&location).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let audit_config = warden_config::AuditConfig {
+        durability: match args.audit_max_lag {
+            Some(d) => warden_config::AuditDurability::Lag(d),
+            None => warden_config::AuditDurability::Durable,
+        },
+        on_failure: match args.audit_on_failure {
+            FailureMode::Deny => warden_config::OnAuditFailure::Deny,
+            FailureMode::Allow => warden_config::OnAuditFailure::Allow,
+        },
+        signing_key: args.audit_signing_key.clone(),
+        ..warden_config::AuditConfig::default()
+    };
+    let settings = crate::state::audit_settings(&audit_config)?;
+    let audit = AuditLog::start(stores.audit.clone(), settings, clock.clone())
+        .await
+        .with_context(|| format!("cannot open the audit log in {}", location.describe()))?;
+    let loaded = crate::state::event(
+        clock.now_ms(),
+        "policy_loaded",
+        serde_json::json!({
+            "server": args.name,
+            "policy": args.policy.display().to_string(),
+            "sha256": crate::state::digest_file(&args.policy),
+        }),
+    );
+    audit
+        .record(loaded)
+        .await
+        .context("cannot write to the audit log")?;
+    let guard = Arc::new(
+        Guard::fixed(policy, stores.counters.clone(), clock).with_audit(audit.clone(), &args.name),
+    );
     let limits = Limits::default();
+    let code = serve(&args, guard, upstream, limits).await;
+    audit.flush().await;
+    code
+}
+
+async fn serve(
+    args: &RunArgs,
+    guard: Arc<Guard>,
+    upstream: UpstreamSpec,
+    limits: Limits,
+) -> anyhow::Result<ExitCode> {
     match args.listen {
         None => {
             let end = serve_stdio(guard, &upstream, limits, shutdown_signal()).await?;

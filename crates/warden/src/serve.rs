@@ -10,8 +10,10 @@ use notify::Watcher as _;
 use warden_auth::{Authenticator, JwksSource, JwtSettings, JwtVerifier};
 use warden_config::Config;
 use warden_gateway::team::Team;
-use warden_gateway::{Clock, SystemClock};
-use warden_store::SqliteState;
+use warden_gateway::{AuditLog, Clock, SystemClock};
+use warden_store::KeyStore;
+
+use crate::state::Location;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
@@ -22,21 +24,7 @@ pub(crate) struct ServeArgs {
     pub config: PathBuf,
 }
 
-/// Where `config` keeps state: its `state` setting, else the default state dir.
-pub(crate) fn state_of(config: &Config) -> anyhow::Result<PathBuf> {
-    match config.state.as_deref() {
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            anyhow::bail!(
-                "{}: state = {url:?}: PostgreSQL state is not available yet; use a directory (SQLite)",
-                config.source.display()
-            )
-        }
-        Some(dir) => Ok(PathBuf::from(dir)),
-        None => crate::run::state_dir(None),
-    }
-}
-
-fn authenticator(config: &Config, state: &SqliteState) -> anyhow::Result<Authenticator> {
+fn authenticator(config: &Config, keys: &Arc<dyn KeyStore>) -> anyhow::Result<Authenticator> {
     let jwt = match &config.jwt {
         None => None,
         Some(j) => {
@@ -54,7 +42,7 @@ fn authenticator(config: &Config, state: &SqliteState) -> anyhow::Result<Authent
             )
         }
     };
-    Ok(Authenticator::new(Arc::new(state.clone()), jwt))
+    Ok(Authenticator::new(keys.clone(), jwt))
 }
 
 pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -73,14 +61,29 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
-    let dir = state_of(&config)?;
-    let state = SqliteState::open(&dir)?;
-    let auth = authenticator(&config, &state)?;
+    let location = Location::of_config(&config)?;
+    let stores = crate::state::open(&location).await?;
+    let auth = authenticator(&config, &stores.keys)?;
     let address = config.listen.address;
     let names: Vec<String> = config.servers.keys().cloned().collect();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let team = Team::new(config, auth, Arc::new(state.clone()), clock)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
+    let settings = crate::state::audit_settings(&config.audit)
+        .with_context(|| args.config.display().to_string())?;
+    let audit = AuditLog::start(stores.audit.clone(), settings, clock.clone())
+        .await
+        .with_context(|| format!("cannot open the audit log in {}", location.describe()))?;
+    audit
+        .record(config_event(&config, clock.now_ms()))
+        .await
+        .context("cannot write to the audit log")?;
+    let team = Team::new(
+        config,
+        auth,
+        stores.counters.clone(),
+        clock.clone(),
+        Some(audit.clone()),
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address} (is the port in use?)"))?;
@@ -90,16 +93,57 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         names.len(),
         names.join(", ")
     );
-    let reloader = tokio::spawn(watch_and_reload(team.clone(), args.config.clone(), state));
-    warden_gateway::team::serve(team, listener, crate::run::shutdown_signal()).await?;
+    let reloader = tokio::spawn(watch_and_reload(
+        team.clone(),
+        args.config.clone(),
+        stores.keys.clone(),
+        audit.clone(),
+    ));
+    let served = warden_gateway::team::serve(team, listener, crate::run::shutdown_signal()).await;
     reloader.abort();
+    audit.flush().await;
+    served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The audit event of a configuration taking effect: the file and each policy's digest, so the
+/// exact rules in force at any record can be found again.
+fn config_event(config: &Config, now_ms: u64) -> warden_store::AuditEntry {
+    let policies: Vec<serde_json::Value> = config
+        .policy_files
+        .iter()
+        .map(|f| serde_json::json!({"file": f.display().to_string(), "sha256": crate::state::digest_file(f)}))
+        .collect();
+    crate::state::event(
+        now_ms,
+        "policy_loaded",
+        serde_json::json!({
+            "config": config.source.display().to_string(),
+            "sha256": crate::state::digest_file(&config.source),
+            "policy_files": policies,
+            "policies": config.policies.keys().collect::<Vec<_>>(),
+        }),
+    )
+}
+
+/// The audit event of a reload that was refused.
+fn rejected_event(path: &Path, problems: &str, now_ms: u64) -> warden_store::AuditEntry {
+    crate::state::event(
+        now_ms,
+        "policy_rejected",
+        serde_json::json!({"config": path.display().to_string(), "problems": problems}),
+    )
 }
 
 /// Reloads on SIGHUP and when the config file or a policy file changes. Directories are
 /// watched, not files, so editors that save by renaming a new file into place are seen; bursts
 /// of events are debounced into one reload.
-async fn watch_and_reload(team: Arc<Team>, path: PathBuf, state: SqliteState) {
+async fn watch_and_reload(
+    team: Arc<Team>,
+    path: PathBuf,
+    keys: Arc<dyn KeyStore>,
+    audit: Arc<AuditLog>,
+) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(16);
     let mut watched = Vec::new();
     // Only changes to the files the configuration is made of count: other files in the same
@@ -166,36 +210,43 @@ async fn watch_and_reload(team: Arc<Team>, path: PathBuf, state: SqliteState) {
         // Debounce: an editor's save is several events.
         tokio::time::sleep(Duration::from_millis(250)).await;
         while rx.try_recv().is_ok() {}
+        let rejected = |why: String| {
+            tracing::error!("reload rejected, the running configuration stays in force:\n{why}");
+            let audit = audit.clone();
+            let entry = rejected_event(&path, &why, audit.now_ms());
+            async move {
+                if let Err(e) = audit.record(entry).await {
+                    tracing::error!(error = %e, "could not record the rejected reload");
+                }
+            }
+        };
         match warden_config::load(&path) {
-            Err(problems) => tracing::error!(
-                "reload rejected, the running configuration stays in force:\n{}",
-                problems.to_string().trim_end()
-            ),
+            Err(problems) => rejected(problems.to_string().trim_end().to_owned()).await,
             Ok(config) => {
                 // The authenticator (and the JWKS keys it has cached) is kept unless
                 // `[auth.jwt]` changed.
                 let auth = if config.jwt == team.config().jwt {
                     None
                 } else {
-                    match authenticator(&config, &state) {
+                    match authenticator(&config, &keys) {
                         Ok(a) => Some(a),
                         Err(e) => {
-                            tracing::error!(
-                                "reload rejected, the running configuration stays in force: {e:#}"
-                            );
+                            rejected(format!("{e:#}")).await;
                             continue;
                         }
                     }
                 };
                 let policy_files = config.clone();
+                let loaded = config_event(&config, audit.now_ms());
                 match team.reload(config, auth) {
                     Ok(()) => {
                         tracing::info!("configuration reloaded");
+                        if let Err(e) = audit.record(loaded).await {
+                            tracing::error!(error = %e, "could not record the reload");
+                        }
                         rewatch(&mut watcher, &policy_files);
                     }
-                    Err(e) => tracing::error!(
-                        "reload rejected, the running configuration stays in force: {e}"
-                    ),
+                    Err(e) => rejected(e.to_string()).await,
                 }
             }
         }

@@ -1,0 +1,166 @@
+//! Where state lives and how it is opened: a SQLite directory (the default) or a PostgreSQL
+//! database. Every command that reads or writes state (`run`, `serve`, `keys`, `audit`) goes
+//! through [`Location::resolve`] and [`open`], so they all agree on where it is.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use warden_gateway::audit::Signer;
+use warden_gateway::{AuditSettings, Durability, OnFailure};
+use warden_store::{AuditEntry, AuditStore, CounterStore, KeyStore, SqliteState};
+
+/// Where state is kept.
+#[derive(Debug, Clone)]
+pub(crate) enum Location {
+    /// `<dir>/warden.db`.
+    Dir(PathBuf),
+    /// A `postgres://` URL (as written; never printed whole, it may hold a password).
+    Postgres(String),
+}
+
+impl Location {
+    /// `--config FILE` (its `state`), else `--state-dir DIR`, else `$WARDEN_STATE_DIR`, else
+    /// the platform data directory.
+    pub(crate) fn resolve(
+        state_dir: Option<PathBuf>,
+        config: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        match config {
+            Some(file) => {
+                let config = warden_config::load(file).map_err(|problems| {
+                    anyhow::anyhow!("{} is invalid:\n{problems}", file.display())
+                })?;
+                Self::of_config(&config)
+            }
+            None => Ok(Location::Dir(crate::run::state_dir(state_dir)?)),
+        }
+    }
+
+    /// The `state` of a loaded config, else the default directory.
+    pub(crate) fn of_config(config: &warden_config::Config) -> anyhow::Result<Self> {
+        Ok(match config.state.as_deref() {
+            Some(url) if is_postgres(url) => Location::Postgres(url.to_owned()),
+            Some(dir) => Location::Dir(PathBuf::from(dir)),
+            None => Location::Dir(crate::run::state_dir(None)?),
+        })
+    }
+
+    /// For messages: the directory, or the database without credentials.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Location::Dir(d) => d.display().to_string(),
+            Location::Postgres(url) => redact_url(url),
+        }
+    }
+}
+
+fn is_postgres(s: &str) -> bool {
+    s.starts_with("postgres://") || s.starts_with("postgresql://")
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(an unparsable postgres URL)".into(),
+    }
+}
+
+/// The opened state.
+#[derive(Clone)]
+pub(crate) struct Stores {
+    pub counters: Arc<dyn CounterStore>,
+    pub keys: Arc<dyn KeyStore>,
+    pub audit: Arc<dyn AuditStore>,
+}
+
+/// Opens (creating and migrating if needed) the state at `location`. On SQLite the audit log
+/// gets its own connection, committing with full fsync (see `SqliteState::open_audit`).
+pub(crate) async fn open(location: &Location) -> anyhow::Result<Stores> {
+    match location {
+        Location::Dir(dir) => {
+            let state = SqliteState::open(dir)?;
+            let audit = SqliteState::open_audit(dir)?;
+            Ok(Stores {
+                counters: Arc::new(state.clone()),
+                keys: Arc::new(state),
+                audit: Arc::new(audit),
+            })
+        }
+        Location::Postgres(url) => {
+            let _ = url;
+            anyhow::bail!("state {}: PostgreSQL state is not available yet; use a directory (SQLite)", location.describe())
+        }
+    }
+}
+
+/// The gateway's audit settings from a config's `[audit]`.
+pub(crate) fn audit_settings(config: &warden_config::AuditConfig) -> anyhow::Result<AuditSettings> {
+    let signer = match &config.signing_key {
+        None => None,
+        Some(path) => Some(Signer {
+            key: read_signing_key(path)?,
+            every_records: config.checkpoint_every,
+            every: config.checkpoint_interval,
+        }),
+    };
+    let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    Ok(AuditSettings {
+        durability: match config.durability {
+            warden_config::AuditDurability::Durable => Durability::Durable,
+            warden_config::AuditDurability::Lag(d) => Durability::Lag(d),
+        },
+        on_failure: match config.on_failure {
+            warden_config::OnAuditFailure::Deny => OnFailure::Deny,
+            warden_config::OnAuditFailure::Allow => OnFailure::Allow,
+        },
+        signer,
+        retention: warden_store::Retention {
+            max_age_ms: config.max_age.map(ms),
+            max_records: config.max_records,
+        },
+        ..AuditSettings::default()
+    })
+}
+
+/// An event record (not a call) at `now_ms`, for commands that change state themselves.
+pub(crate) fn event(now_ms: u64, event: &str, detail: serde_json::Value) -> AuditEntry {
+    AuditEntry {
+        time_ms: now_ms,
+        event: event.to_owned(),
+        detail: Some(detail.to_string()),
+        ..AuditEntry::default()
+    }
+}
+
+/// SHA-256 of a file's bytes, hex: how an event names the exact policy text in force.
+pub(crate) fn digest_file(path: &Path) -> Option<String> {
+    use sha2::Digest as _;
+    let bytes = std::fs::read(path).ok()?;
+    Some(warden_store::audit::hex(&sha2::Sha256::digest(&bytes)))
+}
+
+/// Reads an Ed25519 private key (PKCS#8 PEM, as `warden audit keygen` or
+/// `openssl genpkey -algorithm ed25519` writes it).
+pub(crate) fn read_signing_key(path: &Path) -> anyhow::Result<ed25519_dalek::SigningKey> {
+    use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "audit.signing_key: cannot read {} (make a key with `warden audit keygen --out {}`)",
+            path.display(),
+            path.display()
+        )
+    })?;
+    ed25519_dalek::SigningKey::from_pkcs8_pem(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "audit.signing_key: {} is not an Ed25519 private key in PKCS#8 PEM ({e}); make one with `warden audit keygen --out FILE`",
+            path.display()
+        )
+    })
+}
