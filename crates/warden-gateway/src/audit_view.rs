@@ -376,7 +376,8 @@ impl FromStr for TimeSpec {
                 "{shown:?} is not in UTC; only UTC times are accepted: end the time with Z, \
                  e.g. 2026-11-21T10:00:00Z"
             )),
-            Err(e) => Err(format!("{shown:?} is not a time ({e}); {TIME_HELP}")),
+            Err(e) if looks_like_date => Err(format!("{shown:?} is not a time ({e}); {TIME_HELP}")),
+            Err(_) => Err(format!("{shown:?} is not a time; {TIME_HELP}")),
         }
     }
 }
