@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod keys;
+
 use warden_store::{CounterStore, LimitCheck, Reservation, ReserveOutcome, StoreError};
 
 pub const SECOND: u64 = 1_000;
