@@ -1,11 +1,12 @@
 //! Warden's state, behind small traits with an in-memory twin.
 //!
-//! Today: counters for policy limits ([`CounterStore`]) and API key records
-//! ([`KeyStore`]), implemented in memory ([`MemoryCounters`],
-//! [`MemoryKeys`]) and in SQLite ([`SqliteState`], the default: one file,
-//! `<state_dir>/warden.db`, shared safely by several processes).
-//! Audit, approvals and pins, and the PostgreSQL and Redis backends,
-//! join as further traits and modules of the same shape: a trait and its
+//! Today: counters for policy limits ([`CounterStore`]), API key records
+//! ([`KeyStore`]) and the audit log ([`AuditStore`]), implemented in memory
+//! ([`MemoryCounters`], [`MemoryKeys`], [`MemoryAudit`]), in SQLite
+//! ([`SqliteState`], the default: one file, `<state_dir>/warden.db`, shared
+//! safely by several processes) and in PostgreSQL ([`PgState`], shared by
+//! gateway replicas). Approvals and pins, and the Redis backend, join as
+//! further traits and modules of the same shape: a trait and its
 //! semantics in a module of their own, an in-memory twin beside it, and a
 //! SQLite implementation under [`sqlite`] adding its tables through a new
 //! migration.
@@ -23,6 +24,7 @@ pub mod audit;
 pub mod counters;
 mod error;
 pub mod keys;
+pub mod postgres;
 pub mod sqlite;
 
 use std::future::Future;
@@ -35,6 +37,7 @@ pub use audit::{
 pub use counters::{CounterStore, LimitCheck, MemoryCounters, Reservation, ReserveOutcome};
 pub use error::StoreError;
 pub use keys::{KeyRecord, KeyStatus, KeyStore, MemoryKeys};
+pub use postgres::PgState;
 pub use sqlite::SqliteState;
 
 /// The future returned by the store traits' methods: boxed and `Send`, so the
