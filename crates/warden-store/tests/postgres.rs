@@ -11,11 +11,17 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::{HOUR, MINUTE, T0, check, denied, granted};
+use tokio::time::Instant;
 use tokio_postgres::NoTls;
+use warden_store::audit::{GENESIS, entry_hash};
 use warden_store::postgres::migrations::latest_version;
-use warden_store::{CounterStore, KeyStore, LimitCheck, PgState, ReserveOutcome, StoreError};
+use warden_store::{
+    AuditEntry, AuditQuery, AuditStore, Checkpoint, CounterStore, KeyStore, LimitCheck,
+    MemoryAudit, PgState, ReserveOutcome, Retention, StoreError,
+};
 
 const URL_ENV: &str = "WARDEN_TEST_POSTGRES_URL";
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -450,4 +456,337 @@ async fn replicas_revoking_at_once_revoke_once() {
     );
     let revoked = [ra.expect("revoke a"), rb.expect("revoke b")];
     assert_eq!(revoked.iter().filter(|r| **r).count(), 1, "{revoked:?}");
+}
+
+// ---------------------------------------------------------------- audit
+
+fn entry(i: u64) -> AuditEntry {
+    let pick = |options: &[&str]| options[(i as usize) % options.len()].to_owned();
+    AuditEntry {
+        time_ms: T0 + i * 1_000,
+        event: if i % 7 == 3 {
+            "policy_loaded".into()
+        } else {
+            "call".into()
+        },
+        identity: (!i.is_multiple_of(5)).then(|| pick(&["ana", "bob", "ci-bot"])),
+        grant: Some(pick(&["g1", "g2"])),
+        server: Some(pick(&["github", "stripe", "slack", "db"])),
+        session: Some(format!("s-{}", i / 10)),
+        request_id: Some(i.to_string()),
+        method: Some("tools/call".into()),
+        tool: Some(pick(&["refund", "list", "send", "delete", "read"])),
+        decision: Some(pick(&["allow", "deny", "rate_limited"])),
+        rule: Some(format!("/tools/t{}", i % 3)),
+        reason: (i % 4 == 1).then(|| "over the limit ✓".to_owned()),
+        argument_keys: (0..(i % 4)).map(|k| format!("arg{k}")).collect(),
+        arguments: i.is_multiple_of(6).then(|| format!("{{\"n\":{i}}}")),
+        outcome: Some(pick(&["ok", "error", "is_error"])),
+        result_bytes: i.is_multiple_of(2).then_some(i * 10),
+        latency_us: Some(i * 3 + u64::from(i.is_multiple_of(2)) * (1 << 40)),
+        detail: i
+            .is_multiple_of(9)
+            .then(|| "{\"file\":\"p.json\"}".to_owned()),
+    }
+}
+
+/// The queries compared between memory and PostgreSQL.
+fn queries() -> Vec<AuditQuery> {
+    let q = AuditQuery::default;
+    vec![
+        q(),
+        AuditQuery {
+            newest_first: true,
+            limit: 7,
+            ..q()
+        },
+        AuditQuery {
+            since_ms: Some(T0 + 10_000),
+            until_ms: Some(T0 + 30_000),
+            ..q()
+        },
+        AuditQuery {
+            until_ms: Some(u64::MAX),
+            since_ms: Some(0),
+            ..q()
+        },
+        AuditQuery {
+            since_ms: Some(u64::MAX),
+            ..q()
+        },
+        AuditQuery {
+            identity: Some("ana".into()),
+            ..q()
+        },
+        AuditQuery {
+            server: Some("stripe".into()),
+            tool: Some("refund".into()),
+            ..q()
+        },
+        AuditQuery {
+            decision: Some("deny".into()),
+            newest_first: true,
+            ..q()
+        },
+        AuditQuery {
+            event: Some("policy_loaded".into()),
+            ..q()
+        },
+        AuditQuery {
+            after_seq: Some(5),
+            before_seq: Some(20),
+            limit: 4,
+            ..q()
+        },
+        AuditQuery {
+            after_seq: Some(u64::MAX),
+            ..q()
+        },
+        AuditQuery {
+            before_seq: Some(u64::MAX),
+            newest_first: true,
+            limit: 3,
+            ..q()
+        },
+        AuditQuery {
+            identity: Some("nobody".into()),
+            ..q()
+        },
+        AuditQuery {
+            identity: Some("ana' OR '1'='1".into()),
+            ..q()
+        },
+    ]
+}
+
+async fn same_log(memory: &MemoryAudit, pg: &PgState, context: &str) {
+    for query in queries() {
+        let want = memory.query(&query).await.expect("memory query");
+        let got = pg.query(&query).await.expect("pg query");
+        assert_eq!(got, want, "{context}: {query:?}");
+    }
+    assert_eq!(
+        pg.head().await.expect("head"),
+        memory.head().await.expect("head"),
+        "{context}"
+    );
+    assert_eq!(
+        pg.anchor().await.expect("anchor"),
+        memory.anchor().await.expect("anchor"),
+        "{context}"
+    );
+    assert_eq!(
+        pg.checkpoints().await.expect("checkpoints"),
+        memory.checkpoints().await.expect("checkpoints"),
+        "{context}"
+    );
+}
+
+fn checkpoint(seq: u64, time_ms: u64) -> Checkpoint {
+    Checkpoint {
+        seq,
+        hash: [seq as u8; 32],
+        time_ms,
+        public_key: [7; 32],
+        signature: [9; 64],
+    }
+}
+
+/// Everything `MemoryAudit` does, PostgreSQL does identically: sequence
+/// numbers, hashes, every query filter, prune (records, anchor, the
+/// retention event and its detail), checkpoints.
+#[tokio::test]
+async fn audit_matches_the_in_memory_reference() {
+    let (pg, _schema) = pg().await;
+    let memory = MemoryAudit::new();
+    assert_eq!(pg.head().await.expect("head"), None);
+    assert!(pg.append(&[]).await.expect("empty").is_empty());
+    same_log(&memory, &pg, "empty").await;
+
+    let entries: Vec<AuditEntry> = (0..40).map(entry).collect();
+    for batch in [
+        &entries[..1],
+        &entries[1..15],
+        &entries[15..16],
+        &entries[16..],
+    ] {
+        let want = memory.append(batch).await.expect("memory append");
+        let got = pg.append(batch).await.expect("pg append");
+        assert_eq!(got, want);
+    }
+    for cp in [
+        checkpoint(10, T0),
+        checkpoint(30, T0 + 1),
+        checkpoint(10, T0 + 2),
+    ] {
+        memory.add_checkpoint(&cp).await.expect("cp");
+        pg.add_checkpoint(&cp).await.expect("cp");
+    }
+    same_log(&memory, &pg, "after appends").await;
+
+    let now = T0 + 100_000;
+    for (retention, label) in [
+        (Retention::default(), "no limits"),
+        (
+            Retention {
+                max_records: Some(100),
+                ..Retention::default()
+            },
+            "under the count",
+        ),
+        (
+            Retention {
+                max_age_ms: Some(now - (T0 + 12_500)),
+                ..Retention::default()
+            },
+            "by age",
+        ),
+        (
+            Retention {
+                max_records: Some(20),
+                max_age_ms: Some(now - T0),
+            },
+            "by count",
+        ),
+        (
+            Retention {
+                max_records: Some(0),
+                ..Retention::default()
+            },
+            "everything",
+        ),
+    ] {
+        let want = memory.prune(&retention, now).await.expect("memory prune");
+        let got = pg.prune(&retention, now).await.expect("pg prune");
+        assert_eq!(got, want, "{label}");
+        same_log(&memory, &pg, label).await;
+    }
+    // Appending after a prune continues the chain from the retention event.
+    let more: Vec<AuditEntry> = (40..45).map(entry).collect();
+    assert_eq!(
+        pg.append(&more).await.expect("pg"),
+        memory.append(&more).await.expect("memory")
+    );
+    same_log(&memory, &pg, "after prune and append").await;
+}
+
+/// Records link up: seq consecutive from the anchor, each `prev_hash` the
+/// hash before, each `hash` what `entry_hash` gives.
+async fn assert_linear_chain(store: &PgState) -> u64 {
+    let records = store.query(&AuditQuery::default()).await.expect("query");
+    let anchor = store.anchor().await.expect("anchor");
+    let mut prev = anchor.prev_hash;
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.seq, anchor.first_seq + i as u64);
+        assert_eq!(r.prev_hash, prev, "seq {}", r.seq);
+        assert_eq!(r.hash, entry_hash(&prev, &r.entry), "seq {}", r.seq);
+        prev = r.hash;
+    }
+    records.len() as u64
+}
+
+/// Replicas appending at once build one chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_appending_at_once_build_one_chain() {
+    let (a, schema) = pg().await;
+    let a = Arc::new(a);
+    let b = Arc::new(connect(&schema.name).await);
+    let mut tasks = Vec::new();
+    for worker in 0..8u64 {
+        let store = if worker % 2 == 0 {
+            a.clone()
+        } else {
+            b.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..15u64 {
+                let batch: Vec<AuditEntry> = (0..=(i % 3))
+                    .map(|j| entry(worker * 1_000 + i * 10 + j))
+                    .collect();
+                let got = store.append(&batch).await.expect("append");
+                assert_eq!(got.len(), batch.len());
+                // A batch is contiguous: nothing interleaves inside it.
+                assert!(got.windows(2).all(|w| w[1] == w[0] + 1), "{got:?}");
+                seqs.extend(got);
+            }
+            seqs
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    all.sort_unstable();
+    let n = all.len() as u64;
+    assert_eq!(all, (1..=n).collect::<Vec<_>>(), "every seq given once");
+    assert_eq!(assert_linear_chain(&a).await, n);
+    let (head_seq, _) = b.head().await.expect("head").expect("non-empty");
+    assert_eq!(head_seq, n);
+}
+
+/// Batches go in at thousands of records per second (the gateway's audit
+/// writer batches; a release build is faster still).
+#[tokio::test]
+async fn batched_appends_sustain_thousands_per_second() {
+    const TOTAL: u64 = 20_000;
+    const BATCH: u64 = 500;
+    let (store, _schema) = pg().await;
+    let entries: Vec<AuditEntry> = (0..TOTAL).map(entry).collect();
+    let started = Instant::now();
+    for batch in entries.chunks(BATCH as usize) {
+        store.append(batch).await.expect("append");
+    }
+    let elapsed = started.elapsed();
+    let rate = TOTAL as f64 / elapsed.as_secs_f64();
+    eprintln!("appended {TOTAL} audit records in {elapsed:?}: {rate:.0} records/s");
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "{TOTAL} records took {elapsed:?} ({rate:.0}/s)"
+    );
+    assert_eq!(assert_linear_chain(&store).await, TOTAL);
+}
+
+#[tokio::test]
+async fn the_first_chained_record_links_to_genesis() {
+    let (store, _schema) = pg().await;
+    let seqs = store.append(&[entry(1)]).await.expect("append");
+    assert_eq!(seqs, [1]);
+    let r = store.query(&AuditQuery::default()).await.expect("query");
+    assert_eq!(r[0].prev_hash, GENESIS);
+    assert_eq!(r[0].hash, entry_hash(&GENESIS, &entry(1)));
+}
+
+#[tokio::test]
+async fn values_beyond_bigint_are_refused_and_nothing_is_written() {
+    let (store, _schema) = pg().await;
+    let mut big = entry(1);
+    big.result_bytes = Some(u64::MAX);
+    let err = store
+        .append(&[entry(0), big])
+        .await
+        .expect_err("out of range");
+    assert!(
+        matches!(
+            err,
+            StoreError::AuditValueOutOfRange {
+                field: "result_bytes",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(store.head().await.expect("head"), None);
+    assert_eq!(store.append(&[entry(2)]).await.expect("append"), [1]);
+}
+
+#[tokio::test]
+async fn the_salt_is_made_once_and_shared_by_replicas() {
+    let (a, schema) = pg().await;
+    let b = connect(&schema.name).await;
+    let (sa, sb) = tokio::join!(a.salt(), b.salt());
+    let sa = sa.expect("salt a");
+    assert_eq!(sa, sb.expect("salt b"));
+    assert_ne!(sa, [0; 32]);
+    assert_eq!(a.salt().await.expect("again"), sa);
 }

@@ -97,6 +97,68 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX api_keys_identity ON api_keys (identity, created_ms);
     ",
     },
+    Migration {
+        version: 3,
+        description: "audit log (hash chain, head, checkpoints, salt)",
+        // audit_records: one row per AuditRecord; times in ms, hashes as
+        // 32 bytes, argument_keys as text[] in the entry's order. `grant` is
+        // a reserved word, hence grant_name.
+        // audit_head: the one row every append locks (FOR UPDATE), so
+        // replicas build one linear chain; it holds the last (seq, hash)
+        // written (0 and the anchor's hash before any) and the anchor where
+        // verification starts. Because appends continue from the head row,
+        // a tail record deleted by hand leaves a gap verification reports
+        // instead of a seq silently reused.
+        sql: "
+        CREATE TABLE audit_records (
+            seq           BIGINT PRIMARY KEY CHECK (seq >= 1),
+            prev_hash     BYTEA  NOT NULL CHECK (octet_length(prev_hash) = 32),
+            hash          BYTEA  NOT NULL CHECK (octet_length(hash) = 32),
+            time_ms       BIGINT NOT NULL,
+            event         TEXT   NOT NULL,
+            identity      TEXT,
+            grant_name    TEXT,
+            server        TEXT,
+            session       TEXT,
+            request_id    TEXT,
+            method        TEXT,
+            tool          TEXT,
+            decision      TEXT,
+            rule          TEXT,
+            reason        TEXT,
+            argument_keys TEXT[] NOT NULL,
+            arguments     TEXT,
+            outcome       TEXT,
+            result_bytes  BIGINT,
+            latency_us    BIGINT,
+            detail        TEXT
+        );
+        CREATE INDEX audit_records_time ON audit_records (time_ms);
+        CREATE INDEX audit_records_identity ON audit_records (identity, seq);
+        CREATE INDEX audit_records_tool ON audit_records (tool, seq);
+        CREATE INDEX audit_records_event ON audit_records (event, seq);
+        CREATE TABLE audit_head (
+            only_row    BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row),
+            seq         BIGINT  NOT NULL,
+            hash        BYTEA   NOT NULL CHECK (octet_length(hash) = 32),
+            anchor_seq  BIGINT  NOT NULL,
+            anchor_hash BYTEA   NOT NULL CHECK (octet_length(anchor_hash) = 32)
+        );
+        INSERT INTO audit_head (seq, hash, anchor_seq, anchor_hash)
+        VALUES (0, decode(repeat('00', 32), 'hex'), 1, decode(repeat('00', 32), 'hex'));
+        CREATE TABLE audit_checkpoints (
+            seq        BIGINT PRIMARY KEY,
+            hash       BYTEA  NOT NULL CHECK (octet_length(hash) = 32),
+            time_ms    BIGINT NOT NULL,
+            public_key BYTEA  NOT NULL CHECK (octet_length(public_key) = 32),
+            signature  BYTEA  NOT NULL CHECK (octet_length(signature) = 64)
+        );
+        CREATE TABLE audit_salt (
+            only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row),
+            salt     BYTEA   NOT NULL CHECK (octet_length(salt) = 32)
+        );
+    ",
+    },
 ];
 
 /// The schema version this build writes.

@@ -41,9 +41,11 @@
 //! # Concurrency
 //!
 //! Several replicas share one database. Counters serialize per key with
-//! transaction-scoped advisory locks (see [`counters`]); migrations run under
-//! one database-wide advisory lock (see [`migrations`]).
+//! transaction-scoped advisory locks (see [`counters`]); the audit log locks
+//! its one-row head table (see [`audit`]); migrations run under one
+//! database-wide advisory lock (see [`migrations`]).
 
+mod audit;
 mod counters;
 mod keys;
 pub mod migrations;
@@ -77,8 +79,8 @@ pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Warden's state in a PostgreSQL database.
 ///
 /// Cheap to clone: clones share one pool. Implements
-/// [`CounterStore`](crate::CounterStore) and [`KeyStore`](crate::KeyStore).
-/// Instances on the same database and
+/// [`CounterStore`](crate::CounterStore), [`KeyStore`](crate::KeyStore) and
+/// [`AuditStore`](crate::AuditStore). Instances on the same database and
 /// schema (replicas) share all state.
 #[derive(Clone)]
 pub struct PgState {
