@@ -2,118 +2,24 @@
 //! PostgreSQL backend promises: replicas (separate pools) sharing state,
 //! migrations racing safely, TLS refused, passwords never shown.
 //!
-//! The server comes from `WARDEN_TEST_POSTGRES_URL`, by default
-//! `postgres://postgres@127.0.0.1:5432/test`. These tests fail, never skip,
-//! when it is unreachable: a backend that is not tested is not shipped.
-//! Every test works in a fresh schema `warden_test_<random>`, dropped when
-//! the test ends.
+//! The server comes from `WARDEN_TEST_POSTGRES_URL` (see `common/pg.rs`);
+//! these tests fail, never skip, when it is unreachable. Every test works in
+//! a fresh schema `warden_test_<random>`, dropped when the test ends.
 
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::pg::{Schema, connect, count, fresh_schema_name, pg, raw, raw_in, url};
 use common::{HOUR, MINUTE, T0, check, denied, granted};
 use tokio::time::Instant;
-use tokio_postgres::NoTls;
 use warden_store::audit::{GENESIS, entry_hash};
 use warden_store::postgres::migrations::latest_version;
 use warden_store::{
     AuditEntry, AuditQuery, AuditStore, Checkpoint, CounterStore, KeyStore, LimitCheck,
     MemoryAudit, PgState, ReserveOutcome, Retention, StoreError,
 };
-
-const URL_ENV: &str = "WARDEN_TEST_POSTGRES_URL";
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-fn url() -> String {
-    std::env::var(URL_ENV).unwrap_or_else(|_| DEFAULT_URL.to_owned())
-}
-
-/// A schema name no other test (or run) uses.
-fn fresh_schema_name() -> String {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).expect("random bytes");
-    format!("warden_test_{:016x}", u64::from_be_bytes(bytes))
-}
-
-/// Drops its schema when the test ends (pass or fail).
-struct Schema {
-    name: String,
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        // Drop runs inside the test's runtime, which cannot be blocked on:
-        // a thread with a runtime of its own does the work.
-        let name = self.name.clone();
-        let done = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                let client = raw().await;
-                // This thread blocks the test's runtime: a transaction of the
-                // test left open (after a panic) cannot end until it returns,
-                // so never wait long for its locks; the schema then stays.
-                client
-                    .batch_execute(&format!(
-                        "SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {name} CASCADE"
-                    ))
-                    .await
-            })
-        })
-        .join();
-        if !matches!(done, Ok(Ok(()))) {
-            eprintln!("could not drop test schema {}: {done:?}", self.name);
-        }
-    }
-}
-
-/// A plain connection to the test server, outside any `PgState`.
-async fn raw() -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(&url(), NoTls)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("PostgreSQL for tests ({URL_ENV}, default {DEFAULT_URL}) unreachable: {e:?}")
-        });
-    tokio::spawn(connection);
-    client
-}
-
-/// A plain connection whose `search_path` is `schema`.
-async fn raw_in(schema: &Schema) -> tokio_postgres::Client {
-    let client = raw().await;
-    client
-        .batch_execute(&format!("SET search_path = {}", schema.name))
-        .await
-        .expect("set search_path");
-    client
-}
-
-async fn connect(schema: &str) -> PgState {
-    PgState::connect_with_schema(&url(), schema)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("PostgreSQL for tests ({URL_ENV}, default {DEFAULT_URL}) unusable: {e}")
-        })
-}
-
-/// A store in a fresh schema, and the guard that drops the schema.
-async fn pg() -> (PgState, Schema) {
-    let name = fresh_schema_name();
-    let store = connect(&name).await;
-    (store, Schema { name })
-}
-
-async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
-    client
-        .query_one(sql, &[])
-        .await
-        .and_then(|row| row.try_get(0))
-        .expect(sql)
-}
 
 counter_suite!(pg_backend, pg().await);
 key_suite!(pg_keys, pg().await);
