@@ -449,7 +449,8 @@ impl AuditStore for PgState {
 
             let err = self.query_error(QUERY);
             let client = self.client(QUERY).await?;
-            // Cached per shape: at most a few hundred distinct statements.
+            // Cached per shape: one per combination of filters set, a handful
+            // in practice (2^11 at the very most).
             let statement = client.prepare_cached(&sql).await.map_err(&err)?;
             let rows = client.query(&statement, &params).await.map_err(&err)?;
             rows.iter()

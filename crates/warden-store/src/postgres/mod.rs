@@ -56,7 +56,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use deadpool_postgres::{
-    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType,
 };
 use tokio_postgres::NoTls;
 use tokio_postgres::config::{Host, SslMode};
@@ -251,6 +251,22 @@ fn pool_error(server: &str, op: &'static str, error: PoolError) -> StoreError {
         PoolError::Backend(source) => StoreError::PgConnect {
             server: server.to_owned(),
             source,
+        },
+        PoolError::Timeout(TimeoutType::Create) => StoreError::PgPool {
+            server: server.to_owned(),
+            op,
+            problem: format!(
+                "opening a new connection took longer than {} s",
+                POOL_TIMEOUT.as_secs()
+            ),
+        },
+        PoolError::Timeout(TimeoutType::Wait) => StoreError::PgPool {
+            server: server.to_owned(),
+            op,
+            problem: format!(
+                "all {POOL_SIZE} connections stayed busy for {} s",
+                POOL_TIMEOUT.as_secs()
+            ),
         },
         other => StoreError::PgPool {
             server: server.to_owned(),
