@@ -6,12 +6,9 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-<<<<<<< HEAD
 pub mod audit;
-=======
 pub mod keys;
 pub mod pg;
->>>>>>> pg
 
 use warden_store::{CounterStore, LimitCheck, Reservation, ReserveOutcome, StoreError};
 
