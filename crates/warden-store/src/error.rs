@@ -172,4 +172,150 @@ pub enum StoreError {
         /// What the OS said.
         message: String,
     },
+
+    /// A number in an audit entry does not fit the backend's signed 64-bit
+    /// integers; storing it changed would break the record's hash.
+    #[error(
+        "audit {field} {value} is out of range for the state store (largest is 2^63 - 1); \
+         nothing was written"
+    )]
+    AuditValueOutOfRange {
+        /// The field, e.g. `"result_bytes"`.
+        field: &'static str,
+        /// The rejected value.
+        value: u64,
+    },
+
+    /// The PostgreSQL state URL cannot be used as given (unparsable, asks for
+    /// TLS, or names an invalid schema). `server` is the URL with any
+    /// password replaced by `***`.
+    #[error("PostgreSQL state URL {server}: {problem}")]
+    PgConfig {
+        /// The server, as the URL names it, password redacted.
+        server: String,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+
+    /// No connection to the PostgreSQL server could be made (at startup, or
+    /// when the pool had to open a new one).
+    #[error(
+        "cannot connect to PostgreSQL at {server}: {} (is the server running and \
+         reachable? check host, port, user, password and database in the state URL)",
+        pg_detail(.source)
+    )]
+    PgConnect {
+        /// The server: `user@host:port/database`, never the password.
+        server: String,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+
+    /// Every pooled connection stayed busy, or the pool is closed.
+    #[error(
+        "PostgreSQL at {server}: no connection free for {op}: {problem} (the gateway is \
+         waiting on a slow server or holds more concurrent calls than the pool has \
+         connections; the call was not counted, retry it)"
+    )]
+    PgPool {
+        /// The server: `user@host:port/database`.
+        server: String,
+        /// The operation that waited.
+        op: &'static str,
+        /// What the pool said.
+        problem: String,
+    },
+
+    /// A statement against PostgreSQL failed.
+    #[error(
+        "PostgreSQL at {server}: {op} failed: {} (check the server's log and that the \
+         state user may read and write Warden's tables)",
+        pg_detail(.source)
+    )]
+    PgQuery {
+        /// The server: `user@host:port/database`.
+        server: String,
+        /// The operation that failed, e.g. `"reserve counters"`.
+        op: &'static str,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+
+    /// Bringing the PostgreSQL schema up to date failed.
+    #[error(
+        "cannot migrate PostgreSQL state at {server} to schema version {version}: {} \
+         (the state user needs CREATE on the database, or on the schema it uses)",
+        pg_detail(.source)
+    )]
+    PgMigrate {
+        /// The server: `user@host:port/database`.
+        server: String,
+        /// The schema version that was being applied.
+        version: u32,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+
+    /// The PostgreSQL schema was written by a newer Warden; using it could
+    /// corrupt state shared with those replicas, so it is refused.
+    #[error(
+        "PostgreSQL state at {server} (schema {schema}) has schema version {found}, newer \
+         than this build supports ({supported}); upgrade warden, or point the state URL at \
+         another database"
+    )]
+    PgSchemaTooNew {
+        /// The server: `user@host:port/database`.
+        server: String,
+        /// The PostgreSQL schema holding Warden's tables.
+        schema: String,
+        /// The version found.
+        found: i64,
+        /// The newest version this build knows.
+        supported: u32,
+    },
+
+    /// A row read from PostgreSQL holds a value no Warden writes (a negative
+    /// time, a hash of the wrong length): the table was edited by hand or is
+    /// damaged.
+    #[error(
+        "PostgreSQL at {server}: {op} read a value Warden never writes: {problem} \
+         (was the table edited by hand? restore it from a backup)"
+    )]
+    PgData {
+        /// The server: `user@host:port/database`.
+        server: String,
+        /// The operation that read it.
+        op: &'static str,
+        /// Which column of which row, and what it holds.
+        problem: String,
+    },
+}
+
+/// The driver's error with its causes: `tokio_postgres::Error` displays only
+/// its kind ("db error"), which tells an operator nothing; the server's
+/// message (with its SQLSTATE) or the I/O cause is what they need.
+fn pg_detail(error: &tokio_postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        let mut text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+        if let Some(detail) = db.detail() {
+            text.push_str("; ");
+            text.push_str(detail);
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str("; hint: ");
+            text.push_str(hint);
+        }
+        return text;
+    }
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }

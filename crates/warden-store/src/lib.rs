@@ -7,7 +7,8 @@
 //! ([`SqliteState`], the default: one file, `<state_dir>/warden.db`, shared
 //! safely by several processes; the audit writer opens it with
 //! [`SqliteState::open_audit`] so its commits survive a power cut).
-//! Approvals and pins, and the PostgreSQL and Redis backends, join as
+//! PostgreSQL ([`PgState`]) holds the same state for gateway replicas.
+//! Approvals and pins, and the Redis backend, join as
 //! further traits and modules of the same shape: a trait and its semantics
 //! in a module of their own, an in-memory twin beside it, and a SQLite
 //! implementation under [`sqlite`] adding its tables through a new
@@ -26,6 +27,7 @@ pub mod audit;
 pub mod counters;
 mod error;
 pub mod keys;
+pub mod postgres;
 pub mod sqlite;
 
 use std::future::Future;
@@ -38,6 +40,7 @@ pub use audit::{
 pub use counters::{CounterStore, LimitCheck, MemoryCounters, Reservation, ReserveOutcome};
 pub use error::StoreError;
 pub use keys::{KeyRecord, KeyStatus, KeyStore, MemoryKeys};
+pub use postgres::PgState;
 pub use sqlite::SqliteState;
 
 /// The future returned by the store traits' methods: boxed and `Send`, so the

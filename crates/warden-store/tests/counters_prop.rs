@@ -1,5 +1,5 @@
 //! Property tests: random reserve / rollback / time-advance sequences against
-//! a naive model, on both backends.
+//! a naive model, on every backend.
 //!
 //! The model keeps every entry forever and answers each question by brute
 //! force, so it shares no code with the stores' incremental logic (pruning,
@@ -7,6 +7,8 @@
 //! outcomes equal the model's (which makes "rollback restores room exactly"
 //! observable), and for every limit, no window-length interval of recorded
 //! entries holds more than `max`.
+
+mod common;
 
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -220,5 +222,16 @@ proptest! {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = SqliteState::open(dir.path()).expect("open");
         block_on(run(&store, &ops));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn postgres_counters_match_the_model(ops in prop::collection::vec(op(), 1..60)) {
+        block_on(async {
+            let (store, _schema) = common::pg::pg().await;
+            run(&store, &ops).await;
+        });
     }
 }

@@ -179,7 +179,29 @@ pub(crate) enum Origin {
     /// A SQLite database file. Every `SqliteState` on the same file may roll
     /// back: they share the rows.
     Sqlite(Arc<Path>),
+    /// A PostgreSQL schema, known by the random id its first migration
+    /// stored. Every `PgState` on that schema (every replica) may roll back,
+    /// however its URL spells the server.
+    Postgres(PgOrigin),
 }
+
+/// Which PostgreSQL schema made a reservation: compared by `store_id` only,
+/// `name` is for messages.
+#[derive(Clone, Debug)]
+pub(crate) struct PgOrigin {
+    /// The schema's random id (table `store_identity`).
+    pub(crate) store_id: Arc<str>,
+    /// `user@host:port/database, schema NAME`, never a password.
+    pub(crate) name: Arc<str>,
+}
+
+impl PartialEq for PgOrigin {
+    fn eq(&self, other: &Self) -> bool {
+        self.store_id == other.store_id
+    }
+}
+
+impl Eq for PgOrigin {}
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -187,6 +209,7 @@ impl fmt::Display for Origin {
             Self::Nowhere => f.write_str("no store"),
             Self::Memory(n) => write!(f, "in-memory counter store #{n}"),
             Self::Sqlite(path) => write!(f, "state database {}", path.display()),
+            Self::Postgres(pg) => write!(f, "PostgreSQL state {}", pg.name),
         }
     }
 }
@@ -196,7 +219,8 @@ impl fmt::Display for Origin {
 pub(crate) struct ReservedEntry {
     /// The counter key, so the memory store finds the log without a scan.
     pub(crate) key: String,
-    /// The entry id (SQLite row id; memory entry number). Never reused.
+    /// The entry id (SQLite row id, PostgreSQL `BIGSERIAL`, memory entry
+    /// number). Never reused.
     pub(crate) id: i64,
 }
 

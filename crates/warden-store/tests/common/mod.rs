@@ -7,6 +7,8 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod audit;
+pub mod keys;
+pub mod pg;
 
 use warden_store::{CounterStore, LimitCheck, Reservation, ReserveOutcome, StoreError};
 

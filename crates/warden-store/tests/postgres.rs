@@ -1,0 +1,698 @@
+//! The shared suites against a real PostgreSQL server, and what only the
+//! PostgreSQL backend promises: replicas (separate pools) sharing state,
+//! migrations racing safely, TLS refused, passwords never shown.
+//!
+//! The server comes from `WARDEN_TEST_POSTGRES_URL` (see `common/pg.rs`);
+//! these tests fail, never skip, when it is unreachable. Every test works in
+//! a fresh schema `warden_test_<random>`, dropped when the test ends.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::pg::{Schema, connect, count, fresh_schema_name, pg, raw, raw_in, url};
+use common::{HOUR, MINUTE, T0, check, denied, granted};
+use tokio::time::Instant;
+use warden_store::audit::{GENESIS, entry_hash};
+use warden_store::postgres::migrations::latest_version;
+use warden_store::{
+    AuditEntry, AuditQuery, AuditStore, Checkpoint, CounterStore, KeyStore, LimitCheck,
+    MemoryAudit, PgState, ReserveOutcome, Retention, StoreError,
+};
+
+counter_suite!(pg_backend, pg().await);
+key_suite!(pg_keys, pg().await);
+
+// ---------------------------------------------------------------- schema
+
+#[tokio::test]
+async fn connect_creates_schema_and_versions_once() {
+    let (store, schema) = pg().await;
+    assert_eq!(store.schema(), schema.name);
+    let client = raw_in(&schema).await;
+    let versions: Vec<i32> = client
+        .query("SELECT version FROM schema_version ORDER BY version", &[])
+        .await
+        .expect("versions")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let all: Vec<i32> = (1..=latest_version() as i32).collect();
+    assert_eq!(versions, all);
+    drop(store);
+    // Reconnecting applies nothing twice.
+    let again = connect(&schema.name).await;
+    assert_eq!(
+        count(&client, "SELECT COUNT(*) FROM schema_version").await,
+        i64::from(latest_version())
+    );
+    drop(again);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn migrations_are_applied_once_when_replicas_start_together() {
+    let name = fresh_schema_name();
+    let schema = Schema { name: name.clone() };
+    // Six replicas starting at once on a schema that does not exist yet.
+    let starts: Vec<_> = (0..6)
+        .map(|_| {
+            let (url, name) = (url(), name.clone());
+            tokio::spawn(async move { PgState::connect_with_schema(&url, &name).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for start in starts {
+        stores.push(start.await.expect("task").expect("every replica starts"));
+    }
+    let client = raw_in(&schema).await;
+    assert_eq!(
+        count(&client, "SELECT COUNT(*) FROM schema_version").await,
+        i64::from(latest_version())
+    );
+    assert_eq!(
+        count(&client, "SELECT COUNT(*) FROM store_identity").await,
+        1
+    );
+    // They are one store: a reservation made by one is rolled back by another.
+    let c = [check("shared-origin", MINUTE, 1.0, 1.0)];
+    let handle = granted(&stores[0], &c, T0).await;
+    denied(&stores[5], &c, T0 + 1).await;
+    stores[3]
+        .rollback(&handle)
+        .await
+        .expect("rollback by a replica");
+    granted(&stores[5], &c, T0 + 2).await;
+}
+
+#[tokio::test]
+async fn newer_schema_is_refused_with_a_fix() {
+    let (store, schema) = pg().await;
+    drop(store);
+    raw_in(&schema)
+        .await
+        .execute(
+            "INSERT INTO schema_version (version, description) VALUES (99, 'future')",
+            &[],
+        )
+        .await
+        .expect("insert");
+    let err = PgState::connect_with_schema(&url(), &schema.name)
+        .await
+        .expect_err("newer schema");
+    assert!(
+        matches!(err, StoreError::PgSchemaTooNew { found: 99, .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&schema.name) && msg.contains("upgrade warden"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn connect_uses_the_urls_own_search_path() {
+    let name = fresh_schema_name();
+    let schema = Schema { name: name.clone() };
+    let sep = if url().contains('?') { '&' } else { '?' };
+    let with_path = format!("{}{sep}options=-c%20search_path%3D{name}", url());
+    // The schema does not exist yet: there is nowhere to put the tables.
+    let err = PgState::connect(&with_path).await.expect_err("no schema");
+    assert!(matches!(err, StoreError::PgConfig { .. }), "{err:?}");
+    assert!(err.to_string().contains("search_path"), "{err}");
+    raw()
+        .await
+        .batch_execute(&format!("CREATE SCHEMA {name}"))
+        .await
+        .expect("create schema");
+    let store = PgState::connect(&with_path).await.expect("connect");
+    assert_eq!(store.schema(), name);
+    granted(&store, &[check("k", MINUTE, 1.0, 1.0)], T0).await;
+    assert_eq!(
+        count(
+            &raw_in(&schema).await,
+            "SELECT COUNT(*) FROM counter_entries"
+        )
+        .await,
+        1
+    );
+}
+
+// ---------------------------------------------------------------- errors
+
+#[tokio::test]
+async fn unreachable_server_fails_naming_it_without_the_password() {
+    // Port 1 on loopback: nothing listens there.
+    let err = PgState::connect("postgres://warden:hunter2@127.0.0.1:1/state")
+        .await
+        .expect_err("nothing listens on port 1");
+    assert!(matches!(err, StoreError::PgConnect { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("warden@127.0.0.1:1/state"), "{msg}");
+    assert!(msg.contains("is the server running"), "{msg}");
+    assert!(!msg.contains("hunter2"), "{msg}");
+    assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
+}
+
+#[tokio::test]
+async fn tls_and_bad_schema_names_are_refused_up_front() {
+    for mode in ["require", "verify-ca", "verify-full"] {
+        let err = PgState::connect(&format!("postgres://u:pw@127.0.0.1:1/db?sslmode={mode}"))
+            .await
+            .expect_err(mode);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("TLS to PostgreSQL is not supported yet") && msg.contains("u:***@"),
+            "{msg}"
+        );
+    }
+    let err = PgState::connect_with_schema(&url(), "Robert'); DROP")
+        .await
+        .expect_err("bad schema");
+    assert!(err.to_string().contains("is not allowed"), "{err}");
+}
+
+#[tokio::test]
+async fn a_failing_statement_names_the_operation_and_the_servers_message() {
+    let (store, schema) = pg().await;
+    raw_in(&schema)
+        .await
+        .batch_execute("DROP TABLE api_keys")
+        .await
+        .expect("drop");
+    let err = store.get("aaaaaaaaaaaa").await.expect_err("no table");
+    let msg = err.to_string();
+    assert!(matches!(err, StoreError::PgQuery { .. }), "{err:?}");
+    assert!(
+        msg.contains("look up API key failed") && msg.contains("api_keys") && msg.contains("42P01"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn time_beyond_storage_range_is_an_error() {
+    let (store, _schema) = pg().await;
+    let err = store
+        .reserve(&[check("t", MINUTE, 1.0, 1.0)], u64::MAX)
+        .await
+        .expect_err("out of range");
+    assert!(matches!(err, StoreError::TimeOutOfRange { .. }), "{err:?}");
+    let mut r = common::keys::record("aaaaaaaaaaaa", "ana", T0);
+    r.expires_ms = Some(u64::MAX);
+    assert!(matches!(
+        store.create(r).await,
+        Err(StoreError::TimeOutOfRange { .. })
+    ));
+}
+
+// ---------------------------------------------------------------- counters
+
+/// Two replicas (two pools) race many reservations; exactly `max` are
+/// granted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_share_counters_under_contention() {
+    const MAX: usize = 60;
+    let (a, schema) = pg().await;
+    let a = Arc::new(a);
+    let b = Arc::new(connect(&schema.name).await);
+    let mut tasks = Vec::new();
+    for worker in 0..16u64 {
+        let store: Arc<dyn CounterStore> = if worker % 2 == 0 {
+            a.clone()
+        } else {
+            b.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut granted = 0usize;
+            for i in 0..20u64 {
+                // A shared budget plus a per-worker limit that always has room.
+                let checks = [
+                    LimitCheck::new("shared", HOUR, MAX as f64, 1.0),
+                    LimitCheck::new(format!("worker-{worker}"), HOUR, 1_000.0, 1.0),
+                ];
+                match store.reserve(&checks, T0 + i).await.expect("reserve") {
+                    ReserveOutcome::Reserved(_) => granted += 1,
+                    ReserveOutcome::Exceeded { index, .. } => assert_eq!(index, 0),
+                }
+            }
+            granted
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.expect("task");
+    }
+    assert_eq!(total, MAX, "16 x 20 attempts on a budget of {MAX}");
+    let client = raw_in(&schema).await;
+    assert_eq!(
+        count(
+            &client,
+            "SELECT COUNT(*) FROM counter_entries WHERE key = 'shared'"
+        )
+        .await,
+        MAX as i64
+    );
+}
+
+/// Reservations and rollbacks naming the same keys in opposite orders, from
+/// two replicas at once: sorted locks mean no deadlock (PostgreSQL would
+/// abort one transaction with SQLSTATE 40P01), and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn opposite_key_orders_never_deadlock() {
+    let (a, schema) = pg().await;
+    let a = Arc::new(a);
+    let b = Arc::new(connect(&schema.name).await);
+    let keys = ["k-a", "k-b", "k-c", "k-d"];
+    let mut tasks = Vec::new();
+    for worker in 0..8usize {
+        let store = if worker % 2 == 0 {
+            a.clone()
+        } else {
+            b.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut kept = 0;
+            for i in 0..25usize {
+                let mut order: Vec<&str> = keys.to_vec();
+                order.rotate_left((worker + i) % keys.len());
+                if worker % 3 == 0 {
+                    order.reverse();
+                }
+                let checks: Vec<LimitCheck> = order
+                    .iter()
+                    .map(|k| LimitCheck::new(*k, HOUR, 1e9, 1.0))
+                    .collect();
+                let ReserveOutcome::Reserved(r) = store
+                    .reserve(&checks, T0 + i as u64)
+                    .await
+                    .expect("reserve")
+                else {
+                    panic!("limits have room");
+                };
+                if i % 2 == 0 {
+                    store.rollback(&r).await.expect("rollback");
+                } else {
+                    kept += 1;
+                }
+            }
+            kept
+        }));
+    }
+    let mut kept = 0;
+    for t in tasks {
+        kept += t.await.expect("task");
+    }
+    let client = raw_in(&schema).await;
+    assert_eq!(
+        count(&client, "SELECT COUNT(*) FROM counter_entries").await,
+        kept * keys.len() as i64
+    );
+}
+
+#[tokio::test]
+async fn expired_entries_are_swept() {
+    let (store, schema) = pg().await;
+    for i in 0..5 {
+        granted(&store, &[check("old", MINUTE, 10.0, 1.0)], T0 + i).await;
+    }
+    let client = raw_in(&schema).await;
+    assert_eq!(
+        count(&client, "SELECT COUNT(*) FROM counter_entries").await,
+        5
+    );
+    // Well past the window and the sweep interval, another key's call sweeps.
+    granted(&store, &[check("new", MINUTE, 10.0, 1.0)], T0 + 2 * MINUTE).await;
+    assert_eq!(
+        count(&client, "SELECT COUNT(*) FROM counter_entries").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn reservations_of_another_schema_are_refused() {
+    let (a, _sa) = pg().await;
+    let (b, _sb) = pg().await;
+    let r = granted(&a, &[check("k", MINUTE, 1.0, 1.0)], T0).await;
+    match b.rollback(&r).await {
+        Err(err @ StoreError::ForeignReservation { .. }) => {
+            let msg = err.to_string();
+            assert!(
+                msg.contains("PostgreSQL state") && msg.contains(a.schema()),
+                "{msg}"
+            );
+        }
+        other => panic!("expected ForeignReservation, got {other:?}"),
+    }
+    a.rollback(&r).await.expect("own rollback");
+}
+
+// ---------------------------------------------------------------- keys
+
+#[tokio::test]
+async fn replicas_revoking_at_once_revoke_once() {
+    let (a, schema) = pg().await;
+    let b = connect(&schema.name).await;
+    a.create(common::keys::record("aaaaaaaaaaaa", "ana", T0))
+        .await
+        .expect("create");
+    let (ra, rb) = tokio::join!(
+        a.revoke("aaaaaaaaaaaa", T0 + 1),
+        b.revoke("aaaaaaaaaaaa", T0 + 2)
+    );
+    let revoked = [ra.expect("revoke a"), rb.expect("revoke b")];
+    assert_eq!(revoked.iter().filter(|r| **r).count(), 1, "{revoked:?}");
+}
+
+// ---------------------------------------------------------------- audit
+
+fn entry(i: u64) -> AuditEntry {
+    let pick = |options: &[&str]| options[(i as usize) % options.len()].to_owned();
+    AuditEntry {
+        time_ms: T0 + i * 1_000,
+        event: if i % 7 == 3 {
+            "policy_loaded".into()
+        } else {
+            "call".into()
+        },
+        identity: (!i.is_multiple_of(5)).then(|| pick(&["ana", "bob", "ci-bot"])),
+        grant: Some(pick(&["g1", "g2"])),
+        server: Some(pick(&["github", "stripe", "slack", "db"])),
+        session: Some(format!("s-{}", i / 10)),
+        request_id: Some(i.to_string()),
+        method: Some("tools/call".into()),
+        tool: Some(pick(&["refund", "list", "send", "delete", "read"])),
+        decision: Some(pick(&["allow", "deny", "rate_limited"])),
+        rule: Some(format!("/tools/t{}", i % 3)),
+        reason: (i % 4 == 1).then(|| "over the limit ✓".to_owned()),
+        argument_keys: (0..(i % 4)).map(|k| format!("arg{k}")).collect(),
+        arguments: i.is_multiple_of(6).then(|| format!("{{\"n\":{i}}}")),
+        outcome: Some(pick(&["ok", "error", "is_error"])),
+        result_bytes: i.is_multiple_of(2).then_some(i * 10),
+        latency_us: Some(i * 3 + u64::from(i.is_multiple_of(2)) * (1 << 40)),
+        detail: i
+            .is_multiple_of(9)
+            .then(|| "{\"file\":\"p.json\"}".to_owned()),
+    }
+}
+
+/// The queries compared between memory and PostgreSQL.
+fn queries() -> Vec<AuditQuery> {
+    let q = AuditQuery::default;
+    vec![
+        q(),
+        AuditQuery {
+            newest_first: true,
+            limit: 7,
+            ..q()
+        },
+        AuditQuery {
+            since_ms: Some(T0 + 10_000),
+            until_ms: Some(T0 + 30_000),
+            ..q()
+        },
+        AuditQuery {
+            until_ms: Some(u64::MAX),
+            since_ms: Some(0),
+            ..q()
+        },
+        AuditQuery {
+            since_ms: Some(u64::MAX),
+            ..q()
+        },
+        AuditQuery {
+            identity: Some("ana".into()),
+            ..q()
+        },
+        AuditQuery {
+            server: Some("stripe".into()),
+            tool: Some("refund".into()),
+            ..q()
+        },
+        AuditQuery {
+            decision: Some("deny".into()),
+            newest_first: true,
+            ..q()
+        },
+        AuditQuery {
+            event: Some("policy_loaded".into()),
+            ..q()
+        },
+        AuditQuery {
+            after_seq: Some(5),
+            before_seq: Some(20),
+            limit: 4,
+            ..q()
+        },
+        AuditQuery {
+            after_seq: Some(u64::MAX),
+            ..q()
+        },
+        AuditQuery {
+            before_seq: Some(u64::MAX),
+            newest_first: true,
+            limit: 3,
+            ..q()
+        },
+        AuditQuery {
+            identity: Some("nobody".into()),
+            ..q()
+        },
+        AuditQuery {
+            identity: Some("ana' OR '1'='1".into()),
+            ..q()
+        },
+    ]
+}
+
+async fn same_log(memory: &MemoryAudit, pg: &PgState, context: &str) {
+    for query in queries() {
+        let want = memory.query(&query).await.expect("memory query");
+        let got = pg.query(&query).await.expect("pg query");
+        assert_eq!(got, want, "{context}: {query:?}");
+    }
+    assert_eq!(
+        pg.head().await.expect("head"),
+        memory.head().await.expect("head"),
+        "{context}"
+    );
+    assert_eq!(
+        pg.anchor().await.expect("anchor"),
+        memory.anchor().await.expect("anchor"),
+        "{context}"
+    );
+    assert_eq!(
+        pg.checkpoints().await.expect("checkpoints"),
+        memory.checkpoints().await.expect("checkpoints"),
+        "{context}"
+    );
+}
+
+fn checkpoint(seq: u64, time_ms: u64) -> Checkpoint {
+    Checkpoint {
+        seq,
+        hash: [seq as u8; 32],
+        time_ms,
+        public_key: [7; 32],
+        signature: [9; 64],
+    }
+}
+
+/// Everything `MemoryAudit` does, PostgreSQL does identically: sequence
+/// numbers, hashes, every query filter, prune (records, anchor, the
+/// retention event and its detail), checkpoints.
+#[tokio::test]
+async fn audit_matches_the_in_memory_reference() {
+    let (pg, _schema) = pg().await;
+    let memory = MemoryAudit::new();
+    assert_eq!(pg.head().await.expect("head"), None);
+    assert!(pg.append(&[]).await.expect("empty").is_empty());
+    same_log(&memory, &pg, "empty").await;
+
+    let entries: Vec<AuditEntry> = (0..40).map(entry).collect();
+    for batch in [
+        &entries[..1],
+        &entries[1..15],
+        &entries[15..16],
+        &entries[16..],
+    ] {
+        let want = memory.append(batch).await.expect("memory append");
+        let got = pg.append(batch).await.expect("pg append");
+        assert_eq!(got, want);
+    }
+    for cp in [
+        checkpoint(10, T0),
+        checkpoint(30, T0 + 1),
+        checkpoint(10, T0 + 2),
+    ] {
+        memory.add_checkpoint(&cp).await.expect("cp");
+        pg.add_checkpoint(&cp).await.expect("cp");
+    }
+    same_log(&memory, &pg, "after appends").await;
+
+    let now = T0 + 100_000;
+    for (retention, label) in [
+        (Retention::default(), "no limits"),
+        (
+            Retention {
+                max_records: Some(100),
+                ..Retention::default()
+            },
+            "under the count",
+        ),
+        (
+            Retention {
+                max_age_ms: Some(now - (T0 + 12_500)),
+                ..Retention::default()
+            },
+            "by age",
+        ),
+        (
+            Retention {
+                max_records: Some(20),
+                max_age_ms: Some(now - T0),
+            },
+            "by count",
+        ),
+        (
+            Retention {
+                max_records: Some(0),
+                ..Retention::default()
+            },
+            "everything",
+        ),
+    ] {
+        let want = memory.prune(&retention, now).await.expect("memory prune");
+        let got = pg.prune(&retention, now).await.expect("pg prune");
+        assert_eq!(got, want, "{label}");
+        same_log(&memory, &pg, label).await;
+    }
+    // Appending after a prune continues the chain from the retention event.
+    let more: Vec<AuditEntry> = (40..45).map(entry).collect();
+    assert_eq!(
+        pg.append(&more).await.expect("pg"),
+        memory.append(&more).await.expect("memory")
+    );
+    same_log(&memory, &pg, "after prune and append").await;
+}
+
+/// Records link up: seq consecutive from the anchor, each `prev_hash` the
+/// hash before, each `hash` what `entry_hash` gives.
+async fn assert_linear_chain(store: &PgState) -> u64 {
+    let records = store.query(&AuditQuery::default()).await.expect("query");
+    let anchor = store.anchor().await.expect("anchor");
+    let mut prev = anchor.prev_hash;
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.seq, anchor.first_seq + i as u64);
+        assert_eq!(r.prev_hash, prev, "seq {}", r.seq);
+        assert_eq!(r.hash, entry_hash(&prev, &r.entry), "seq {}", r.seq);
+        prev = r.hash;
+    }
+    records.len() as u64
+}
+
+/// Replicas appending at once build one chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_appending_at_once_build_one_chain() {
+    let (a, schema) = pg().await;
+    let a = Arc::new(a);
+    let b = Arc::new(connect(&schema.name).await);
+    let mut tasks = Vec::new();
+    for worker in 0..8u64 {
+        let store = if worker % 2 == 0 {
+            a.clone()
+        } else {
+            b.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..15u64 {
+                let batch: Vec<AuditEntry> = (0..=(i % 3))
+                    .map(|j| entry(worker * 1_000 + i * 10 + j))
+                    .collect();
+                let got = store.append(&batch).await.expect("append");
+                assert_eq!(got.len(), batch.len());
+                // A batch is contiguous: nothing interleaves inside it.
+                assert!(got.windows(2).all(|w| w[1] == w[0] + 1), "{got:?}");
+                seqs.extend(got);
+            }
+            seqs
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    all.sort_unstable();
+    let n = all.len() as u64;
+    assert_eq!(all, (1..=n).collect::<Vec<_>>(), "every seq given once");
+    assert_eq!(assert_linear_chain(&a).await, n);
+    let (head_seq, _) = b.head().await.expect("head").expect("non-empty");
+    assert_eq!(head_seq, n);
+}
+
+/// Batches go in at thousands of records per second (the gateway's audit
+/// writer batches; a release build is faster still).
+#[tokio::test]
+async fn batched_appends_sustain_thousands_per_second() {
+    const TOTAL: u64 = 20_000;
+    const BATCH: u64 = 500;
+    let (store, _schema) = pg().await;
+    let entries: Vec<AuditEntry> = (0..TOTAL).map(entry).collect();
+    let started = Instant::now();
+    for batch in entries.chunks(BATCH as usize) {
+        store.append(batch).await.expect("append");
+    }
+    let elapsed = started.elapsed();
+    let rate = TOTAL as f64 / elapsed.as_secs_f64();
+    eprintln!("appended {TOTAL} audit records in {elapsed:?}: {rate:.0} records/s");
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "{TOTAL} records took {elapsed:?} ({rate:.0}/s)"
+    );
+    assert_eq!(assert_linear_chain(&store).await, TOTAL);
+}
+
+#[tokio::test]
+async fn the_first_chained_record_links_to_genesis() {
+    let (store, _schema) = pg().await;
+    let seqs = store.append(&[entry(1)]).await.expect("append");
+    assert_eq!(seqs, [1]);
+    let r = store.query(&AuditQuery::default()).await.expect("query");
+    assert_eq!(r[0].prev_hash, GENESIS);
+    assert_eq!(r[0].hash, entry_hash(&GENESIS, &entry(1)));
+}
+
+#[tokio::test]
+async fn values_beyond_bigint_are_refused_and_nothing_is_written() {
+    let (store, _schema) = pg().await;
+    let mut big = entry(1);
+    big.result_bytes = Some(u64::MAX);
+    let err = store
+        .append(&[entry(0), big])
+        .await
+        .expect_err("out of range");
+    assert!(
+        matches!(
+            err,
+            StoreError::AuditValueOutOfRange {
+                field: "result_bytes",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(store.head().await.expect("head"), None);
+    assert_eq!(store.append(&[entry(2)]).await.expect("append"), [1]);
+}
+
+#[tokio::test]
+async fn the_salt_is_made_once_and_shared_by_replicas() {
+    let (a, schema) = pg().await;
+    let b = connect(&schema.name).await;
+    let (sa, sb) = tokio::join!(a.salt(), b.salt());
+    let sa = sa.expect("salt a");
+    assert_eq!(sa, sb.expect("salt b"));
+    assert_ne!(sa, [0; 32]);
+    assert_eq!(a.salt().await.expect("again"), sa);
+}
