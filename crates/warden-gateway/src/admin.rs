@@ -238,7 +238,8 @@ async fn require_token(State(state): State<AdminState>, req: Request, next: Next
 fn check_token(state: &AdminState, headers: &HeaderMap) -> Result<(), &'static str> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err("this endpoint needs the admin token: send the header \
-                    `Authorization: Bearer <token>` with the token of the [admin] configuration");
+                    `Authorization: Bearer <token>` with the gateway's admin token ([admin] \
+                    token, or WARDEN_ADMIN_TOKEN for `warden run --admin-listen`)");
     };
     let token = value
         .to_str()
@@ -251,7 +252,10 @@ fn check_token(state: &AdminState, headers: &HeaderMap) -> Result<(), &'static s
     if bool::from(given.ct_eq(&state.inner.token_hash)) {
         Ok(())
     } else {
-        Err("the admin token is wrong; use the token of the [admin] configuration")
+        Err(
+            "the admin token is wrong; use the gateway's admin token ([admin] token, or \
+             WARDEN_ADMIN_TOKEN for `warden run --admin-listen`)",
+        )
     }
 }
 
