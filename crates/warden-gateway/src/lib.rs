@@ -13,14 +13,17 @@
 // them would cost an allocation for no gain.
 #![allow(clippy::result_large_err)]
 
+pub mod admin;
 pub mod aggregate;
 pub mod audit;
+pub mod audit_view;
 pub mod clock;
 pub mod downstream;
 pub mod guard;
 pub mod lines;
 pub mod relay;
 pub mod team;
+pub mod text;
 pub mod upstream;
 
 pub use audit::{AuditLog, AuditSettings, Durability, OnFailure};

@@ -11,6 +11,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
+use warden_gateway::text::{printable, table};
 use warden_gateway::{Clock as _, SystemClock};
 use warden_store::{AuditStore, KeyRecord, KeyStore, StoreError};
 
@@ -313,42 +314,6 @@ fn record_json(r: &KeyRecord, now_ms: u64) -> Value {
     })
 }
 
-/// Control characters (a label is free text) would garble the terminal.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
-
-/// Left-aligned columns, two spaces apart.
-fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
-    let mut widths = header.map(|h| h.chars().count());
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
-        let mut text = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == N {
-                text.push_str(cell);
-            } else {
-                text.push_str(cell);
-                text.extend(std::iter::repeat_n(' ', w - cell.chars().count() + 2));
-            }
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    line(header.to_vec());
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,17 +337,5 @@ mod tests {
         for bad in ["", "  ", " ana", "ana\n", "a\u{7}b"] {
             assert!(check_identity(bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn table_aligns_columns() {
-        let rows = [
-            ["a".to_owned(), "long value".to_owned()],
-            ["bbb".to_owned(), "x".to_owned()],
-        ];
-        assert_eq!(
-            table(["K", "V"], &rows),
-            "K    V\na    long value\nbbb  x\n"
-        );
     }
 }

@@ -2,6 +2,7 @@
 //! is done by the library crates.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod check;
 mod demo;
 mod keys;
@@ -28,6 +29,8 @@ enum Command {
     Run(run::RunArgs),
     /// Manage API keys: create (shown once), list, revoke.
     Keys(keys::KeysArgs),
+    /// Read, follow, export and verify the audit log; make a checkpoint signing key; prune.
+    Audit(audit::AuditArgs),
     /// Run the team gateway: many servers, identities, grants and credentials, from a
     /// configuration file (docs/gateway.md).
     Serve(serve::ServeArgs),
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_async(run::run(args)),
         Command::Serve(args) => run_async(serve::serve(args)),
         Command::Keys(args) => run_async(keys::keys(args)),
+        Command::Audit(args) => run_async(audit::audit(args)),
         Command::Demo(args) => run_async(demo::demo(args)),
         Command::DemoUpstream(args) => run_async(demo::upstream(args)),
     }
