@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use base64::Engine as _;
+use warden_gateway::admin::{AdminState, serve_admin};
 use warden_gateway::audit_view::{self, ExportFormat, Filters, Pages, TABLE_HEADER, TimeSpec};
 use warden_gateway::text;
 use warden_gateway::{Clock as _, SystemClock};
@@ -732,6 +733,82 @@ async fn prune(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Shortest admin token accepted (the same rule as `[admin] token`).
+const MIN_ADMIN_TOKEN: usize = 16;
+
+/// The admin token of `warden run --admin-listen`, from `WARDEN_ADMIN_TOKEN`.
+pub(crate) fn admin_token_from_env() -> anyhow::Result<String> {
+    let how = "admin requests send it as `Authorization: Bearer <token>`; make one with                `export WARDEN_ADMIN_TOKEN=$(openssl rand -hex 32)`";
+    match std::env::var("WARDEN_ADMIN_TOKEN") {
+        Ok(t) if t.trim().len() >= MIN_ADMIN_TOKEN => Ok(t.trim().to_owned()),
+        Ok(t) if !t.trim().is_empty() => anyhow::bail!(
+            "--admin-listen: WARDEN_ADMIN_TOKEN is too short: use at least {MIN_ADMIN_TOKEN} characters; {how}"
+        ),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            anyhow::bail!("--admin-listen: WARDEN_ADMIN_TOKEN is not valid UTF-8; {how}")
+        }
+        _ => anyhow::bail!(
+            "--admin-listen needs a token in the environment variable WARDEN_ADMIN_TOKEN \
+             (at least {MIN_ADMIN_TOKEN} characters); {how}"
+        ),
+    }
+}
+
+/// The admin API running beside a gateway (`warden serve` with `[admin]`, `warden run
+/// --admin-listen`).
+#[derive(Debug)]
+pub(crate) struct AdminServer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Binds `address` and serves the admin API over `audit` there, requests bearing `token`, until
+/// [`AdminServer::stop`]. With `signing_key` (the `[audit]` one), `/v1/audit/verify` checks
+/// checkpoint signatures with its public half.
+pub(crate) async fn start_admin(
+    address: std::net::SocketAddr,
+    token: &str,
+    audit: Arc<dyn AuditStore>,
+    signing_key: Option<&Path>,
+    clock: Arc<dyn warden_gateway::Clock>,
+) -> anyhow::Result<AdminServer> {
+    let public_key = signing_key
+        .map(|p| state::read_signing_key(p).map(|k| k.verifying_key().to_bytes()))
+        .transpose()?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| {
+            format!("cannot listen on {address} for the admin API (is the port in use?)")
+        })?;
+    let local = listener.local_addr()?;
+    if !local.ip().is_loopback() {
+        tracing::warn!(
+            "the admin API listens on {local}, beyond this machine, over plain HTTP: its token \
+             and the audit records cross the network unencrypted; put it behind TLS or bind it \
+             to 127.0.0.1"
+        );
+    }
+    eprintln!("warden: admin API at http://{local}/v1/ (bearer token required; docs/audit.md)");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let admin = AdminState::new(audit, token, clock).with_public_key(public_key);
+    let task = tokio::spawn(serve_admin(listener, admin, async move {
+        let _ = stopped.await;
+    }));
+    Ok(AdminServer { stop, task })
+}
+
+impl AdminServer {
+    /// Stops taking requests and waits for those running (a few seconds at most).
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the admin API failed"),
+            Err(e) => tracing::error!(error = %e, "the admin API task failed"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -48,6 +48,11 @@ pub(crate) struct RunArgs {
     /// `warden audit keygen`).
     #[arg(long, value_name = "FILE")]
     pub audit_signing_key: Option<PathBuf>,
+    /// Also serve the admin API (audit queries, export, verification; docs/audit.md) at ADDR,
+    /// e.g. 127.0.0.1:9090. Its bearer token is read from the environment variable
+    /// WARDEN_ADMIN_TOKEN (at least 16 characters). Default: not served.
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<std::net::SocketAddr>,
     /// The upstream server's command and arguments.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -130,6 +135,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let upstream = upstream_spec(&args)?;
+    let admin_token = match args.admin_listen {
+        Some(_) => Some(crate::audit::admin_token_from_env()?),
+        None => None,
+    };
     let location = Location::Dir(state_dir(args.state_dir.clone())?);
     let stores = crate::state::open(&location).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -162,11 +171,27 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .record(loaded)
         .await
         .context("cannot write to the audit log")?;
+    let admin = match (args.admin_listen, admin_token) {
+        (Some(addr), Some(token)) => Some(
+            crate::audit::start_admin(
+                addr,
+                &token,
+                stores.audit.clone(),
+                args.audit_signing_key.as_deref(),
+                clock.clone(),
+            )
+            .await?,
+        ),
+        _ => None,
+    };
     let guard = Arc::new(
         Guard::fixed(policy, stores.counters.clone(), clock).with_audit(audit.clone(), &args.name),
     );
     let limits = Limits::default();
     let code = serve(&args, guard, upstream, limits).await;
+    if let Some(admin) = admin {
+        admin.stop().await;
+    }
     audit.flush().await;
     code
 }

@@ -76,6 +76,8 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .record(config_event(&config, clock.now_ms()))
         .await
         .context("cannot write to the audit log")?;
+    let admin_config = config.admin.clone();
+    let signing_key = config.audit.signing_key.clone();
     let team = Team::new(
         config,
         auth,
@@ -87,6 +89,19 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address} (is the port in use?)"))?;
+    let admin = match admin_config {
+        None => None,
+        Some(a) => Some(
+            crate::audit::start_admin(
+                a.address,
+                &a.token,
+                stores.audit.clone(),
+                signing_key.as_deref(),
+                clock.clone(),
+            )
+            .await?,
+        ),
+    };
     let local = listener.local_addr()?;
     eprintln!(
         "warden: serving {} server(s) at http://{local}/mcp/<server>: {}",
@@ -101,6 +116,9 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     ));
     let served = warden_gateway::team::serve(team, listener, crate::run::shutdown_signal()).await;
     reloader.abort();
+    if let Some(admin) = admin {
+        admin.stop().await;
+    }
     audit.flush().await;
     served?;
     Ok(ExitCode::SUCCESS)
