@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use warden_gateway::audit::Signer;
 use warden_gateway::{AuditSettings, Durability, OnFailure};
-use warden_store::{AuditEntry, AuditStore, CounterStore, KeyStore, SqliteState};
+use warden_store::{AuditEntry, AuditStore, CounterStore, KeyStore, PgState, SqliteState};
 
 /// Where state is kept.
 #[derive(Debug, Clone)]
@@ -94,8 +94,14 @@ pub(crate) async fn open(location: &Location) -> anyhow::Result<Stores> {
             })
         }
         Location::Postgres(url) => {
-            let _ = url;
-            anyhow::bail!("state {}: PostgreSQL state is not available yet; use a directory (SQLite)", location.describe())
+            let pg = PgState::connect(url)
+                .await
+                .with_context(|| format!("state {}", location.describe()))?;
+            Ok(Stores {
+                counters: Arc::new(pg.clone()),
+                keys: Arc::new(pg.clone()),
+                audit: Arc::new(pg),
+            })
         }
     }
 }
