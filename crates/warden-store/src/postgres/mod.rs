@@ -40,10 +40,18 @@
 //!
 //! # Concurrency
 //!
-//! Several replicas share one database. Counters serialize per key with
-//! transaction-scoped advisory locks (see [`counters`]); the audit log locks
-//! its one-row head table (see [`audit`]); migrations run under one
-//! database-wide advisory lock (see [`migrations`]).
+//! Several replicas share one database, and every read-check-write runs in
+//! one transaction that first takes the lock it needs:
+//!
+//! - counters: one transaction-scoped advisory lock per key
+//!   (`pg_advisory_xact_lock`), always taken in sorted order so two
+//!   reservations can never deadlock; reservations on other keys run in
+//!   parallel;
+//! - the audit log: the one row of `audit_head` (`SELECT ... FOR UPDATE`),
+//!   so replicas append to one linear chain;
+//! - migrations: one database-wide advisory lock (see [`migrations`]).
+//!
+//! Each submodule's source documents its locking in full.
 
 mod audit;
 mod counters;
