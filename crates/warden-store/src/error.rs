@@ -121,6 +121,20 @@ pub enum StoreError {
         now_ms: u64,
     },
 
+    /// A number does not fit the backend's integers (SQLite and PostgreSQL
+    /// store signed 64-bit ones); nothing was written.
+    #[error(
+        "{what} is {value}, more than the state store can hold ({}); nothing was written \
+         (a clock or a counter upstream of the store is wrong)",
+        i64::MAX
+    )]
+    ValueOutOfRange {
+        /// Which value, e.g. `"audit entry #3 of the batch: latency_us"`.
+        what: String,
+        /// The rejected value.
+        value: u64,
+    },
+
     /// A reservation was handed to a store that did not make it; rolling it
     /// back there would delete someone else's entries.
     #[error("reservation was made by {made_by} and cannot be rolled back by {rolled_back_by}")]

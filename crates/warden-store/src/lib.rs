@@ -1,14 +1,17 @@
 //! Warden's state, behind small traits with an in-memory twin.
 //!
 //! Today: counters for policy limits ([`CounterStore`]), API key records
-//! ([`KeyStore`]) and the audit log ([`AuditStore`]), implemented in memory
-//! ([`MemoryCounters`], [`MemoryKeys`], [`MemoryAudit`]), in SQLite
+//! ([`KeyStore`]) and the tamper-evident audit log ([`AuditStore`], with
+//! [`audit::verify()`] to check one), implemented in memory
+//! ([`MemoryCounters`], [`MemoryKeys`], [`MemoryAudit`]) and in SQLite
 //! ([`SqliteState`], the default: one file, `<state_dir>/warden.db`, shared
-//! safely by several processes) and in PostgreSQL ([`PgState`], shared by
-//! gateway replicas). Approvals and pins, and the Redis backend, join as
-//! further traits and modules of the same shape: a trait and its
-//! semantics in a module of their own, an in-memory twin beside it, and a
-//! SQLite implementation under [`sqlite`] adding its tables through a new
+//! safely by several processes; the audit writer opens it with
+//! [`SqliteState::open_audit`] so its commits survive a power cut).
+//! PostgreSQL ([`PgState`]) holds the same state for gateway replicas.
+//! Approvals and pins, and the Redis backend, join as
+//! further traits and modules of the same shape: a trait and its semantics
+//! in a module of their own, an in-memory twin beside it, and a SQLite
+//! implementation under [`sqlite`] adding its tables through a new
 //! migration.
 //!
 //! Architecture invariant: this crate never reads the clock. Every operation
@@ -32,7 +35,7 @@ use std::pin::Pin;
 
 pub use audit::{
     Anchor, AuditEntry, AuditQuery, AuditRecord, AuditStore, Checkpoint, MemoryAudit, Pruned,
-    Retention,
+    Retention, Tamper, TamperKind, Verifier, VerifyReport,
 };
 pub use counters::{CounterStore, LimitCheck, MemoryCounters, Reservation, ReserveOutcome};
 pub use error::StoreError;

@@ -5,7 +5,7 @@ use std::sync::{Mutex, PoisonError};
 
 use super::{
     Anchor, AuditEntry, AuditQuery, AuditRecord, AuditStore, Checkpoint, GENESIS, Hash, Pruned,
-    Retention, entry_hash,
+    Retention, entry_hash, retention_entry,
 };
 use crate::StoreFuture;
 
@@ -157,16 +157,7 @@ impl AuditStore for MemoryAudit {
             };
             let first = st.anchor.first_seq;
             st.checkpoints.retain(|seq, _| *seq >= first);
-            let detail = serde_json::json!({
-                "deleted": drop, "through_seq": last_gone,
-                "max_age_ms": retention.max_age_ms, "max_records": retention.max_records,
-            });
-            let event_seq = st.push(AuditEntry {
-                time_ms: now_ms,
-                event: "retention".into(),
-                detail: Some(detail.to_string()),
-                ..AuditEntry::default()
-            });
+            let event_seq = st.push(retention_entry(drop, last_gone, retention, now_ms));
             Ok(Some(Pruned {
                 records: drop,
                 anchor: st.anchor,

@@ -27,13 +27,14 @@
 //!   record kept, drops checkpoints before it, and appends a `retention`
 //!   event saying what went, all in one transaction.
 //! - Checkpoints ([`Checkpoint`]) are stored as given; signing them is the
-//!   gateway's business, checking them [`verify`]'s.
+//!   gateway's business, checking them [`verify()`]'s.
 //!
 //! Architecture invariant: like the rest of this crate, nothing here reads
 //! the clock: times come from the caller.
 
 mod chain;
 mod memory;
+pub mod verify;
 
 use std::fmt;
 
@@ -41,11 +42,38 @@ use std::fmt;
 pub(crate) use chain::parse_hex;
 pub use chain::{GENESIS, HASH_LEN, Hash, checkpoint_message, entry_hash, hex};
 pub use memory::MemoryAudit;
+pub use verify::{Tamper, TamperKind, Verifier, VerifyReport, verify};
 
 use crate::StoreFuture;
 
 /// Event name of a `tools/call` decision.
 pub const EVENT_CALL: &str = "call";
+
+/// Event name of the record [`AuditStore::prune`] appends. Its `detail` is a
+/// JSON object: `deleted` (records removed), `through_seq` (the last one
+/// removed), `max_age_ms` and `max_records` (the [`Retention`] applied).
+pub const EVENT_RETENTION: &str = "retention";
+
+/// The `retention` event a prune at `now_ms` appends after deleting `deleted`
+/// records, the last of them `through_seq`. One builder, so every backend
+/// writes the same detail and [`verify()`] reads it back.
+pub(crate) fn retention_entry(
+    deleted: u64,
+    through_seq: u64,
+    retention: &Retention,
+    now_ms: u64,
+) -> AuditEntry {
+    let detail = serde_json::json!({
+        "deleted": deleted, "through_seq": through_seq,
+        "max_age_ms": retention.max_age_ms, "max_records": retention.max_records,
+    });
+    AuditEntry {
+        time_ms: now_ms,
+        event: EVENT_RETENTION.into(),
+        detail: Some(detail.to_string()),
+        ..AuditEntry::default()
+    }
+}
 
 /// What the gateway records. Every field but `time_ms` and `event` may be
 /// absent: events other than `call` fill what applies and put the rest in

@@ -63,6 +63,72 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX api_keys_identity ON api_keys (identity, created_ms);
     ",
     },
+    Migration {
+        version: 3,
+        description: "audit log (hash-chained records, anchor and salt, checkpoints)",
+        // audit_records: one column per AuditEntry field, in its order.
+        // seq is the rowid, assigned as head + 1 inside the appending
+        // transaction (never AUTOINCREMENT: numbers must stay consecutive).
+        // grant_name: `grant` is reserved in PostgreSQL; one name for both
+        // schemas. argument_keys: a JSON array of strings. Each filter of
+        // AuditQuery has an index; an index on a rowid table ends with the
+        // rowid, so `WHERE tool = ? ORDER BY seq` reads one index in order.
+        //
+        // audit_meta: one row. The anchor (where verification starts) and
+        // the salt for hashed argument values, NULL until first asked for and
+        // then set once by whichever connection gets there first.
+        //
+        // audit_checkpoints: signed statements "record seq has this hash",
+        // stored as given.
+        sql: "
+        CREATE TABLE audit_records (
+            seq           INTEGER PRIMARY KEY NOT NULL,
+            prev_hash     BLOB    NOT NULL CHECK (length(prev_hash) = 32),
+            hash          BLOB    NOT NULL CHECK (length(hash) = 32),
+            time_ms       INTEGER NOT NULL,
+            event         TEXT    NOT NULL,
+            identity      TEXT,
+            grant_name    TEXT,
+            server        TEXT,
+            session       TEXT,
+            request_id    TEXT,
+            method        TEXT,
+            tool          TEXT,
+            decision      TEXT,
+            rule          TEXT,
+            reason        TEXT,
+            argument_keys TEXT    NOT NULL,
+            arguments     TEXT,
+            outcome       TEXT,
+            result_bytes  INTEGER,
+            latency_us    INTEGER,
+            detail        TEXT
+        );
+        CREATE INDEX audit_records_time ON audit_records (time_ms);
+        CREATE INDEX audit_records_identity ON audit_records (identity);
+        CREATE INDEX audit_records_server ON audit_records (server);
+        CREATE INDEX audit_records_tool ON audit_records (tool);
+        CREATE INDEX audit_records_decision ON audit_records (decision);
+        CREATE INDEX audit_records_event ON audit_records (event);
+
+        CREATE TABLE audit_meta (
+            id               INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+            anchor_first_seq INTEGER NOT NULL,
+            anchor_prev_hash BLOB    NOT NULL CHECK (length(anchor_prev_hash) = 32),
+            salt             BLOB    CHECK (salt IS NULL OR length(salt) = 32)
+        );
+        INSERT INTO audit_meta (id, anchor_first_seq, anchor_prev_hash)
+        VALUES (1, 1, zeroblob(32));
+
+        CREATE TABLE audit_checkpoints (
+            seq        INTEGER PRIMARY KEY NOT NULL,
+            hash       BLOB    NOT NULL CHECK (length(hash) = 32),
+            time_ms    INTEGER NOT NULL,
+            public_key BLOB    NOT NULL CHECK (length(public_key) = 32),
+            signature  BLOB    NOT NULL CHECK (length(signature) = 64)
+        );
+    ",
+    },
 ];
 
 /// The schema version this build writes.

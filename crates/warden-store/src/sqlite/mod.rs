@@ -1,9 +1,19 @@
 //! The embedded default backend: one SQLite file in the state directory.
 //!
 //! [`SqliteState`] owns the connection and the schema. Each kind of state
-//! (counters today; audit, approvals, pins and keys later) lives in its own
-//! submodule that implements its trait on `SqliteState` and adds its tables
-//! through a new entry in [`migrations`].
+//! (counters, API keys and the audit log today; approvals and pins later)
+//! lives in its own submodule that implements its trait on `SqliteState` and
+//! adds its tables through a new entry in [`migrations`].
+//!
+//! # Durability
+//!
+//! [`SqliteState::open`] commits with `synchronous = NORMAL`: a process crash
+//! loses nothing, a power cut may lose the last few commits, which for
+//! counters means a few forgotten calls. The audit log must not lose a
+//! decision that was answered, so the gateway writes it through a second
+//! instance from [`SqliteState::open_audit`], whose commits are on disk
+//! (`synchronous = FULL`) before `append` returns. Both work on the same file
+//! and every trait; only the cost of a commit differs.
 //!
 //! # Concurrency
 //!
@@ -16,6 +26,7 @@
 //! and a connection that finds the lock taken waits up to [`BUSY_TIMEOUT`]
 //! before failing with [`StoreError::Busy`].
 
+mod audit;
 mod counters;
 mod keys;
 pub mod migrations;
@@ -39,8 +50,9 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Warden's state in `<state_dir>/warden.db`.
 ///
 /// Cheap to clone: clones share one connection. Implements
-/// [`CounterStore`](crate::CounterStore) and [`KeyStore`](crate::KeyStore). Separate instances (or processes)
-/// on the same directory share all state through the file.
+/// [`CounterStore`](crate::CounterStore), [`KeyStore`](crate::KeyStore) and
+/// [`AuditStore`](crate::AuditStore). Separate instances (or processes) on the
+/// same directory share all state through the file.
 #[derive(Clone)]
 pub struct SqliteState {
     inner: Arc<Inner>,
@@ -82,6 +94,31 @@ impl SqliteState {
     /// updated, [`StoreError::SchemaTooNew`] on a file written by a newer
     /// Warden.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(dir, "NORMAL")
+    }
+
+    /// Opens the same file as [`open`](Self::open), for the audit writer:
+    /// identical but for `synchronous = FULL`, so a committed audit batch
+    /// survives a power cut, not only a crash of the process (WAL mode syncs
+    /// the log on every commit: one `fsync` per [`append`] batch).
+    ///
+    /// The gateway keeps one instance from `open` for counters and keys (a
+    /// call should not wait on the disk for them) and one from `open_audit`
+    /// for the audit log. Any instance can read the log; which one wrote a
+    /// record changes only how durable its commit was.
+    ///
+    /// [`append`]: crate::AuditStore::append
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub fn open_audit(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(dir, "FULL")
+    }
+
+    /// [`open`](Self::open) with the `synchronous` pragma set to `NORMAL` or
+    /// `FULL`.
+    fn open_with(dir: &Path, synchronous: &str) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
             path: dir.to_path_buf(),
             source,
@@ -105,8 +142,8 @@ impl SqliteState {
             .map_err(open_err)?;
         // In WAL mode NORMAL never corrupts; a power cut may lose the last
         // few commits (a few counter entries), which is worth one fsync less
-        // per call. State that must be durable can raise it per transaction.
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        // per call. The audit connection asks for FULL (see `open_audit`).
+        conn.pragma_update(None, "synchronous", synchronous)
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(open_err)?;
@@ -168,5 +205,32 @@ pub(crate) fn query_error(path: &Path, op: &'static str) -> impl Fn(rusqlite::Er
             op,
             source,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn synchronous(state: &SqliteState) -> i64 {
+        state
+            .with_conn("read synchronous", |conn, path| {
+                conn.conn
+                    .query_row("PRAGMA synchronous", [], |row| row.get(0))
+                    .map_err(query_error(path, "read synchronous"))
+            })
+            .await
+            .expect("pragma")
+    }
+
+    #[tokio::test]
+    async fn audit_connection_syncs_every_commit() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let normal = SqliteState::open(dir.path()).expect("open");
+        let full = SqliteState::open_audit(dir.path()).expect("open audit");
+        // 1 is NORMAL, 2 is FULL.
+        assert_eq!(synchronous(&normal).await, 1);
+        assert_eq!(synchronous(&full).await, 2);
+        assert_eq!(normal.path(), full.path(), "one file");
     }
 }
