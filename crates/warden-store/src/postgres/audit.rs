@@ -28,7 +28,7 @@ use tokio_postgres::types::{ToSql, Type};
 use super::PgState;
 use crate::audit::{
     Anchor, AuditEntry, AuditQuery, AuditRecord, AuditStore, Checkpoint, HASH_LEN, Hash, Pruned,
-    Retention, entry_hash,
+    Retention, entry_hash, retention_entry,
 };
 use crate::{StoreError, StoreFuture};
 
@@ -75,12 +75,17 @@ const COLUMN_TYPES: [Type; 21] = [
 const LOCK_HEAD: &str = "SELECT seq, hash FROM audit_head FOR UPDATE";
 const MOVE_HEAD: &str = "UPDATE audit_head SET seq = $1, hash = $2";
 
-/// A value of an entry as PostgreSQL stores it: `BIGINT` is signed.
-fn to_i64(value: u64, field: &'static str) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| StoreError::AuditValueOutOfRange { field, value })
+/// A value as PostgreSQL stores it: `BIGINT` is signed. `what` names it in
+/// the error, as SQLite's backend does.
+fn to_i64(value: u64, what: impl FnOnce() -> String) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::ValueOutOfRange {
+        what: what(),
+        value,
+    })
 }
 
-/// An entry's integers, converted before anything is locked or hashed.
+/// An entry's integers, converted before anything is locked or hashed, so a
+/// bad entry fails the batch naming it and nothing is written.
 struct Numbers {
     time_ms: i64,
     result_bytes: Option<i64>,
@@ -88,16 +93,18 @@ struct Numbers {
 }
 
 impl Numbers {
-    fn of(entry: &AuditEntry) -> Result<Self, StoreError> {
+    fn of(index: usize, entry: &AuditEntry) -> Result<Self, StoreError> {
+        let name =
+            |field: &'static str| move || format!("audit entry #{index} of the batch: {field}");
         Ok(Self {
-            time_ms: to_i64(entry.time_ms, "time_ms")?,
+            time_ms: to_i64(entry.time_ms, name("time_ms"))?,
             result_bytes: entry
                 .result_bytes
-                .map(|n| to_i64(n, "result_bytes"))
+                .map(|n| to_i64(n, name("result_bytes")))
                 .transpose()?,
             latency_us: entry
                 .latency_us
-                .map(|n| to_i64(n, "latency_us"))
+                .map(|n| to_i64(n, name("latency_us")))
                 .transpose()?,
         })
     }
@@ -115,7 +122,8 @@ impl PgState {
         let err = self.query_error(op);
         let numbers = entries
             .iter()
-            .map(Numbers::of)
+            .enumerate()
+            .map(|(index, entry)| Numbers::of(index, entry))
             .collect::<Result<Vec<_>, _>>()?;
         let statement = tx.prepare_cached(LOCK_HEAD).await.map_err(&err)?;
         let head = tx.query_one(&statement, &[]).await.map_err(&err)?;
@@ -134,7 +142,7 @@ impl PgState {
         let mut seqs = Vec::with_capacity(entries.len());
         for (entry, n) in entries.iter().zip(&numbers) {
             seq += 1;
-            let seq_i64 = to_i64(seq, "seq")?;
+            let seq_i64 = to_i64(seq, || "audit seq".to_owned())?;
             let hash = entry_hash(&prev, entry);
             let e = entry;
             let row: [&(dyn ToSql + Sync); 21] = [
@@ -167,7 +175,7 @@ impl PgState {
         writer.as_mut().finish().await.map_err(&err)?;
 
         let statement = tx.prepare_cached(MOVE_HEAD).await.map_err(&err)?;
-        let seq_i64 = to_i64(seq, "seq")?;
+        let seq_i64 = to_i64(seq, || "audit seq".to_owned())?;
         tx.execute(&statement, &[&seq_i64, &&prev[..]])
             .await
             .map_err(&err)?;
@@ -294,7 +302,7 @@ impl PgState {
             tx.commit().await.map_err(&err)?;
             return Ok(None);
         }
-        let offset = to_i64(drop - 1, "records to prune")?;
+        let offset = to_i64(drop - 1, || "records to prune".to_owned())?;
         let last = tx
             .query_one(
                 "SELECT seq, hash FROM audit_records ORDER BY seq OFFSET $1 LIMIT 1",
@@ -304,7 +312,7 @@ impl PgState {
             .map_err(&err)?;
         let last_gone = self.u64_from(PRUNE, &last, 0, "audit_records.seq")?;
         let last_hash = self.hash_from(PRUNE, &last, 1, "audit_records.hash")?;
-        let last_gone_i64 = to_i64(last_gone, "seq")?;
+        let last_gone_i64 = to_i64(last_gone, || "audit seq".to_owned())?;
         let next = tx
             .query_opt(
                 "SELECT seq, prev_hash FROM audit_records WHERE seq > $1 ORDER BY seq LIMIT 1",
@@ -322,7 +330,7 @@ impl PgState {
                 prev_hash: last_hash,
             },
         };
-        let first_i64 = to_i64(anchor.first_seq, "seq")?;
+        let first_i64 = to_i64(anchor.first_seq, || "audit seq".to_owned())?;
         tx.execute(
             "DELETE FROM audit_records WHERE seq <= $1",
             &[&last_gone_i64],
@@ -341,17 +349,8 @@ impl PgState {
         )
         .await
         .map_err(&err)?;
-        // The same detail as MemoryAudit, so every backend logs one shape.
-        let detail = serde_json::json!({
-            "deleted": drop, "through_seq": last_gone,
-            "max_age_ms": retention.max_age_ms, "max_records": retention.max_records,
-        });
-        let event = AuditEntry {
-            time_ms: now_ms,
-            event: "retention".into(),
-            detail: Some(detail.to_string()),
-            ..AuditEntry::default()
-        };
+        // One builder for every backend, so verify reads the same detail.
+        let event = retention_entry(drop, last_gone, retention, now_ms);
         let seqs = self
             .append_in(&tx, PRUNE, std::slice::from_ref(&event))
             .await?;
@@ -496,8 +495,8 @@ impl AuditStore for PgState {
 
     fn add_checkpoint<'a>(&'a self, checkpoint: &'a Checkpoint) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let seq = to_i64(checkpoint.seq, "checkpoint seq")?;
-            let time = to_i64(checkpoint.time_ms, "checkpoint time_ms")?;
+            let seq = to_i64(checkpoint.seq, || "checkpoint seq".to_owned())?;
+            let time = to_i64(checkpoint.time_ms, || "checkpoint time_ms".to_owned())?;
             let err = self.query_error(ADD_CHECKPOINT);
             let client = self.client(ADD_CHECKPOINT).await?;
             let statement = client
