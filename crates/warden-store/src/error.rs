@@ -173,19 +173,6 @@ pub enum StoreError {
         message: String,
     },
 
-    /// A number in an audit entry does not fit the backend's signed 64-bit
-    /// integers; storing it changed would break the record's hash.
-    #[error(
-        "audit {field} {value} is out of range for the state store (largest is 2^63 - 1); \
-         nothing was written"
-    )]
-    AuditValueOutOfRange {
-        /// The field, e.g. `"result_bytes"`.
-        field: &'static str,
-        /// The rejected value.
-        value: u64,
-    },
-
     /// The PostgreSQL state URL cannot be used as given (unparsable, asks for
     /// TLS, or names an invalid schema). `server` is the URL with any
     /// password replaced by `***`.

@@ -11,18 +11,114 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::audit::{RawAudit, problems, verified};
 use common::pg::{Schema, connect, count, fresh_schema_name, pg, raw, raw_in, url};
 use common::{HOUR, MINUTE, T0, check, denied, granted};
 use tokio::time::Instant;
-use warden_store::audit::{GENESIS, entry_hash};
+use warden_store::audit::{GENESIS, TamperKind, entry_hash};
 use warden_store::postgres::migrations::latest_version;
 use warden_store::{
-    AuditEntry, AuditQuery, AuditStore, Checkpoint, CounterStore, KeyStore, LimitCheck,
-    MemoryAudit, PgState, ReserveOutcome, Retention, StoreError,
+    Anchor, AuditEntry, AuditQuery, AuditRecord, AuditStore, Checkpoint, CounterStore, KeyStore,
+    LimitCheck, MemoryAudit, PgState, ReserveOutcome, Retention, StoreError,
 };
 
 counter_suite!(pg_backend, pg().await);
 key_suite!(pg_keys, pg().await);
+audit_suite!(pg_audit, pg().await);
+audit_tamper_suite!(pg_tamper, pg_raw().await);
+
+/// Direct access to the PostgreSQL tables beside the store's pool: the
+/// attacker of the tamper cases, with the rights of the tables' owner.
+struct PgRaw {
+    client: tokio_postgres::Client,
+}
+
+impl PgRaw {
+    async fn new(schema: &Schema) -> Self {
+        let client = raw_in(schema).await;
+        // An owner can drop any constraint; this one would stop the suite's
+        // renumbering through negative numbers, not an attacker.
+        client
+            .batch_execute("ALTER TABLE audit_records DROP CONSTRAINT audit_records_seq_check")
+            .await
+            .expect("drop the seq constraint");
+        Self { client }
+    }
+}
+
+impl RawAudit for PgRaw {
+    async fn exec(&self, sql: &str) {
+        self.client
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    }
+
+    async fn put(&self, r: &AuditRecord) {
+        let e = &r.entry;
+        let int = |n: u64| i64::try_from(n).expect("fits BIGINT");
+        self.client
+            .execute(
+                "INSERT INTO audit_records (seq, prev_hash, hash, time_ms, event, identity, \
+                 grant_name, server, session, request_id, method, tool, decision, rule, reason, \
+                 argument_keys, arguments, outcome, result_bytes, latency_us, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                 $17, $18, $19, $20, $21) \
+                 ON CONFLICT (seq) DO UPDATE SET prev_hash = EXCLUDED.prev_hash, \
+                 hash = EXCLUDED.hash, time_ms = EXCLUDED.time_ms, event = EXCLUDED.event, \
+                 identity = EXCLUDED.identity, grant_name = EXCLUDED.grant_name, \
+                 server = EXCLUDED.server, session = EXCLUDED.session, \
+                 request_id = EXCLUDED.request_id, method = EXCLUDED.method, \
+                 tool = EXCLUDED.tool, decision = EXCLUDED.decision, rule = EXCLUDED.rule, \
+                 reason = EXCLUDED.reason, argument_keys = EXCLUDED.argument_keys, \
+                 arguments = EXCLUDED.arguments, outcome = EXCLUDED.outcome, \
+                 result_bytes = EXCLUDED.result_bytes, latency_us = EXCLUDED.latency_us, \
+                 detail = EXCLUDED.detail",
+                &[
+                    &int(r.seq),
+                    &&r.prev_hash[..],
+                    &&r.hash[..],
+                    &int(e.time_ms),
+                    &e.event,
+                    &e.identity,
+                    &e.grant,
+                    &e.server,
+                    &e.session,
+                    &e.request_id,
+                    &e.method,
+                    &e.tool,
+                    &e.decision,
+                    &e.rule,
+                    &e.reason,
+                    &e.argument_keys,
+                    &e.arguments,
+                    &e.outcome,
+                    &e.result_bytes.map(int),
+                    &e.latency_us.map(int),
+                    &e.detail,
+                ],
+            )
+            .await
+            .expect("put record");
+    }
+
+    async fn set_anchor(&self, anchor: Anchor) {
+        let first = i64::try_from(anchor.first_seq).expect("fits BIGINT");
+        self.client
+            .execute(
+                "UPDATE audit_head SET anchor_seq = $1, anchor_hash = $2",
+                &[&first, &&anchor.prev_hash[..]],
+            )
+            .await
+            .expect("set anchor");
+    }
+}
+
+async fn pg_raw() -> (PgState, PgRaw, Schema) {
+    let (store, schema) = pg().await;
+    let raw = PgRaw::new(&schema).await;
+    (store, raw, schema)
+}
 
 // ---------------------------------------------------------------- schema
 
@@ -364,6 +460,38 @@ async fn replicas_revoking_at_once_revoke_once() {
     assert_eq!(revoked.iter().filter(|r| **r).count(), 1, "{revoked:?}");
 }
 
+/// PostgreSQL text cannot hold NUL; a client can still send one (in a
+/// token's id, an identity, a session a counter key is scoped by), and it
+/// must be an ordinary value, not a server error.
+#[tokio::test]
+async fn nul_and_its_escape_are_ordinary_text() {
+    let (store, schema) = pg().await;
+    let nul = "k\0ey";
+    let lookalike = "k\u{FFFF}0ey";
+    let r = granted(&store, &[check(nul, MINUTE, 1.0, 1.0)], T0).await;
+    denied(&store, &[check(nul, MINUTE, 1.0, 1.0)], T0 + 1).await;
+    // A distinct key, even though it is what NUL is stored as.
+    granted(&store, &[check(lookalike, MINUTE, 1.0, 1.0)], T0 + 1).await;
+    store.rollback(&r).await.expect("rollback");
+    granted(&store, &[check(nul, MINUTE, 1.0, 1.0)], T0 + 2).await;
+    assert_eq!(
+        count(
+            &raw_in(&schema).await,
+            "SELECT COUNT(*) FROM counter_entries"
+        )
+        .await,
+        2
+    );
+
+    let mut key = common::keys::record("id\0nul", "who\0m", T0);
+    key.label = Some("label \u{FFFF} \0".into());
+    store.create(key.clone()).await.expect("create");
+    assert_eq!(store.get("id\0nul").await.expect("get"), Some(key.clone()));
+    assert_eq!(store.get("id\u{FFFF}0nul").await.expect("get"), None);
+    assert_eq!(store.list(Some("who\0m")).await.expect("list"), [key]);
+    assert!(store.revoke("id\0nul", T0 + 1).await.expect("revoke"));
+}
+
 // ---------------------------------------------------------------- audit
 
 fn entry(i: u64) -> AuditEntry {
@@ -381,10 +509,16 @@ fn entry(i: u64) -> AuditEntry {
         session: Some(format!("s-{}", i / 10)),
         request_id: Some(i.to_string()),
         method: Some("tools/call".into()),
-        tool: Some(pick(&["refund", "list", "send", "delete", "read"])),
+        tool: Some(pick(&[
+            "refund",
+            "list",
+            "nul\0tool",
+            "delete",
+            "nul\u{FFFF}0tool",
+        ])),
         decision: Some(pick(&["allow", "deny", "rate_limited"])),
         rule: Some(format!("/tools/t{}", i % 3)),
-        reason: (i % 4 == 1).then(|| "over the limit ✓".to_owned()),
+        reason: (i % 4 == 1).then(|| "over the limit ✓ \0 \u{FFFF}0".to_owned()),
         argument_keys: (0..(i % 4)).map(|k| format!("arg{k}")).collect(),
         arguments: i.is_multiple_of(6).then(|| format!("{{\"n\":{i}}}")),
         outcome: Some(pick(&["ok", "error", "is_error"])),
@@ -460,6 +594,14 @@ fn queries() -> Vec<AuditQuery> {
         },
         AuditQuery {
             identity: Some("ana' OR '1'='1".into()),
+            ..q()
+        },
+        AuditQuery {
+            tool: Some("nul\0tool".into()),
+            ..q()
+        },
+        AuditQuery {
+            tool: Some("nul\u{FFFF}0tool".into()),
             ..q()
         },
     ]
@@ -576,19 +718,11 @@ async fn audit_matches_the_in_memory_reference() {
     same_log(&memory, &pg, "after prune and append").await;
 }
 
-/// Records link up: seq consecutive from the anchor, each `prev_hash` the
-/// hash before, each `hash` what `entry_hash` gives.
-async fn assert_linear_chain(store: &PgState) -> u64 {
-    let records = store.query(&AuditQuery::default()).await.expect("query");
-    let anchor = store.anchor().await.expect("anchor");
-    let mut prev = anchor.prev_hash;
-    for (i, r) in records.iter().enumerate() {
-        assert_eq!(r.seq, anchor.first_seq + i as u64);
-        assert_eq!(r.prev_hash, prev, "seq {}", r.seq);
-        assert_eq!(r.hash, entry_hash(&prev, &r.entry), "seq {}", r.seq);
-        prev = r.hash;
-    }
-    records.len() as u64
+/// Verifies the whole log and expects it intact; returns how many records.
+async fn assert_intact(store: &PgState) -> u64 {
+    let report = verified(store, None).await;
+    assert!(report.is_intact(), "{:#?}", report.problems);
+    report.records
 }
 
 /// Replicas appending at once build one chain.
@@ -626,7 +760,7 @@ async fn replicas_appending_at_once_build_one_chain() {
     all.sort_unstable();
     let n = all.len() as u64;
     assert_eq!(all, (1..=n).collect::<Vec<_>>(), "every seq given once");
-    assert_eq!(assert_linear_chain(&a).await, n);
+    assert_eq!(assert_intact(&a).await, n);
     let (head_seq, _) = b.head().await.expect("head").expect("non-empty");
     assert_eq!(head_seq, n);
 }
@@ -650,7 +784,7 @@ async fn batched_appends_sustain_thousands_per_second() {
         elapsed < Duration::from_secs(10),
         "{TOTAL} records took {elapsed:?} ({rate:.0}/s)"
     );
-    assert_eq!(assert_linear_chain(&store).await, TOTAL);
+    assert_eq!(assert_intact(&store).await, TOTAL);
 }
 
 #[tokio::test]
@@ -668,20 +802,16 @@ async fn values_beyond_bigint_are_refused_and_nothing_is_written() {
     let (store, _schema) = pg().await;
     let mut big = entry(1);
     big.result_bytes = Some(u64::MAX);
-    let err = store
-        .append(&[entry(0), big])
-        .await
-        .expect_err("out of range");
-    assert!(
-        matches!(
-            err,
-            StoreError::AuditValueOutOfRange {
-                field: "result_bytes",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    match store.append(&[entry(0), big]).await {
+        Err(err @ StoreError::ValueOutOfRange { .. }) => {
+            let text = err.to_string();
+            assert!(
+                text.contains("#1") && text.contains("result_bytes"),
+                "{text}"
+            );
+        }
+        other => panic!("expected ValueOutOfRange, got {other:?}"),
+    }
     assert_eq!(store.head().await.expect("head"), None);
     assert_eq!(store.append(&[entry(2)]).await.expect("append"), [1]);
 }
@@ -695,4 +825,17 @@ async fn the_salt_is_made_once_and_shared_by_replicas() {
     assert_eq!(sa, sb.expect("salt b"));
     assert_ne!(sa, [0; 32]);
     assert_eq!(a.salt().await.expect("again"), sa);
+}
+
+/// Appends continue from the head row, not from the last row left: a tail
+/// deleted by hand stays a gap that verify names, even with no checkpoint
+/// past it and after more appends.
+#[tokio::test]
+async fn a_deleted_tail_stays_visible_after_more_appends() {
+    let (store, raw, _schema) = pg_raw().await;
+    common::audit::fill(&store, 20).await;
+    raw.exec("DELETE FROM audit_records WHERE seq > 15").await;
+    assert_eq!(store.append(&[entry(1)]).await.expect("append"), [21]);
+    let report = verified(&store, None).await;
+    assert_eq!(problems(&report), [(TamperKind::Deleted, 16)]);
 }

@@ -25,10 +25,10 @@ use tokio_postgres::Row;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
-use super::PgState;
+use super::{PgState, decode_text, encode_text};
 use crate::audit::{
     Anchor, AuditEntry, AuditQuery, AuditRecord, AuditStore, Checkpoint, HASH_LEN, Hash, Pruned,
-    Retention, entry_hash,
+    Retention, entry_hash, retention_entry,
 };
 use crate::{StoreError, StoreFuture};
 
@@ -75,12 +75,17 @@ const COLUMN_TYPES: [Type; 21] = [
 const LOCK_HEAD: &str = "SELECT seq, hash FROM audit_head FOR UPDATE";
 const MOVE_HEAD: &str = "UPDATE audit_head SET seq = $1, hash = $2";
 
-/// A value of an entry as PostgreSQL stores it: `BIGINT` is signed.
-fn to_i64(value: u64, field: &'static str) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| StoreError::AuditValueOutOfRange { field, value })
+/// A value as PostgreSQL stores it: `BIGINT` is signed. `what` names it in
+/// the error, as SQLite's backend does.
+fn to_i64(value: u64, what: impl FnOnce() -> String) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::ValueOutOfRange {
+        what: what(),
+        value,
+    })
 }
 
-/// An entry's integers, converted before anything is locked or hashed.
+/// An entry's integers, converted before anything is locked or hashed, so a
+/// bad entry fails the batch naming it and nothing is written.
 struct Numbers {
     time_ms: i64,
     result_bytes: Option<i64>,
@@ -88,16 +93,18 @@ struct Numbers {
 }
 
 impl Numbers {
-    fn of(entry: &AuditEntry) -> Result<Self, StoreError> {
+    fn of(index: usize, entry: &AuditEntry) -> Result<Self, StoreError> {
+        let name =
+            |field: &'static str| move || format!("audit entry #{index} of the batch: {field}");
         Ok(Self {
-            time_ms: to_i64(entry.time_ms, "time_ms")?,
+            time_ms: to_i64(entry.time_ms, name("time_ms"))?,
             result_bytes: entry
                 .result_bytes
-                .map(|n| to_i64(n, "result_bytes"))
+                .map(|n| to_i64(n, name("result_bytes")))
                 .transpose()?,
             latency_us: entry
                 .latency_us
-                .map(|n| to_i64(n, "latency_us"))
+                .map(|n| to_i64(n, name("latency_us")))
                 .transpose()?,
         })
     }
@@ -106,16 +113,17 @@ impl Numbers {
 impl PgState {
     /// Chains `entries` after the head locked by `tx` and copies them in;
     /// moves the head. Returns the sequence numbers given.
-    async fn append_in(
+    async fn append_in<'e>(
         &self,
         tx: &deadpool_postgres::Transaction<'_>,
         op: &'static str,
-        entries: &[AuditEntry],
+        entries: &'e [AuditEntry],
     ) -> Result<Vec<u64>, StoreError> {
         let err = self.query_error(op);
         let numbers = entries
             .iter()
-            .map(Numbers::of)
+            .enumerate()
+            .map(|(index, entry)| Numbers::of(index, entry))
             .collect::<Result<Vec<_>, _>>()?;
         let statement = tx.prepare_cached(LOCK_HEAD).await.map_err(&err)?;
         let head = tx.query_one(&statement, &[]).await.map_err(&err)?;
@@ -134,31 +142,35 @@ impl PgState {
         let mut seqs = Vec::with_capacity(entries.len());
         for (entry, n) in entries.iter().zip(&numbers) {
             seq += 1;
-            let seq_i64 = to_i64(seq, "seq")?;
+            let seq_i64 = to_i64(seq, || "audit seq".to_owned())?;
+            // The hash covers the entry as given; the row holds its text
+            // encoded (no NUL), which reading decodes back.
             let hash = entry_hash(&prev, entry);
             let e = entry;
+            let text = |v: &'e Option<String>| v.as_deref().map(encode_text);
+            let argument_keys: Vec<_> = e.argument_keys.iter().map(|k| encode_text(k)).collect();
             let row: [&(dyn ToSql + Sync); 21] = [
                 &seq_i64,
                 &&prev[..],
                 &&hash[..],
                 &n.time_ms,
-                &e.event,
-                &e.identity,
-                &e.grant,
-                &e.server,
-                &e.session,
-                &e.request_id,
-                &e.method,
-                &e.tool,
-                &e.decision,
-                &e.rule,
-                &e.reason,
-                &e.argument_keys,
-                &e.arguments,
-                &e.outcome,
+                &encode_text(&e.event),
+                &text(&e.identity),
+                &text(&e.grant),
+                &text(&e.server),
+                &text(&e.session),
+                &text(&e.request_id),
+                &text(&e.method),
+                &text(&e.tool),
+                &text(&e.decision),
+                &text(&e.rule),
+                &text(&e.reason),
+                &argument_keys,
+                &text(&e.arguments),
+                &text(&e.outcome),
                 &n.result_bytes,
                 &n.latency_us,
-                &e.detail,
+                &text(&e.detail),
             ];
             writer.as_mut().write(&row).await.map_err(&err)?;
             seqs.push(seq);
@@ -167,7 +179,7 @@ impl PgState {
         writer.as_mut().finish().await.map_err(&err)?;
 
         let statement = tx.prepare_cached(MOVE_HEAD).await.map_err(&err)?;
-        let seq_i64 = to_i64(seq, "seq")?;
+        let seq_i64 = to_i64(seq, || "audit seq".to_owned())?;
         tx.execute(&statement, &[&seq_i64, &&prev[..]])
             .await
             .map_err(&err)?;
@@ -219,29 +231,46 @@ impl PgState {
         let err = self.query_error(op);
         let seq = self.u64_from(op, row, 0, "audit_records.seq")?;
         let what = |column: &str| format!("audit_records.{column} of seq {seq}");
+        let damaged = |column: &str| {
+            self.data_error(
+                op,
+                format!("{} holds an escape Warden never writes", what(column)),
+            )
+        };
+        let text = |index: usize, column: &str| -> Result<Option<String>, StoreError> {
+            row.try_get::<_, Option<String>>(index)
+                .map_err(&err)?
+                .map(|stored| decode_text(stored).ok_or_else(|| damaged(column)))
+                .transpose()
+        };
+        let event: String = row.try_get(4).map_err(&err)?;
+        let argument_keys: Vec<String> = row.try_get(15).map_err(&err)?;
         Ok(AuditRecord {
             seq,
             prev_hash: self.hash_from(op, row, 1, &what("prev_hash"))?,
             hash: self.hash_from(op, row, 2, &what("hash"))?,
             entry: AuditEntry {
                 time_ms: self.u64_from(op, row, 3, &what("time_ms"))?,
-                event: row.try_get(4).map_err(&err)?,
-                identity: row.try_get(5).map_err(&err)?,
-                grant: row.try_get(6).map_err(&err)?,
-                server: row.try_get(7).map_err(&err)?,
-                session: row.try_get(8).map_err(&err)?,
-                request_id: row.try_get(9).map_err(&err)?,
-                method: row.try_get(10).map_err(&err)?,
-                tool: row.try_get(11).map_err(&err)?,
-                decision: row.try_get(12).map_err(&err)?,
-                rule: row.try_get(13).map_err(&err)?,
-                reason: row.try_get(14).map_err(&err)?,
-                argument_keys: row.try_get(15).map_err(&err)?,
-                arguments: row.try_get(16).map_err(&err)?,
-                outcome: row.try_get(17).map_err(&err)?,
+                event: decode_text(event).ok_or_else(|| damaged("event"))?,
+                identity: text(5, "identity")?,
+                grant: text(6, "grant_name")?,
+                server: text(7, "server")?,
+                session: text(8, "session")?,
+                request_id: text(9, "request_id")?,
+                method: text(10, "method")?,
+                tool: text(11, "tool")?,
+                decision: text(12, "decision")?,
+                rule: text(13, "rule")?,
+                reason: text(14, "reason")?,
+                argument_keys: argument_keys
+                    .into_iter()
+                    .map(|k| decode_text(k).ok_or_else(|| damaged("argument_keys")))
+                    .collect::<Result<_, _>>()?,
+                arguments: text(16, "arguments")?,
+                outcome: text(17, "outcome")?,
                 result_bytes: self.opt_u64_from(op, row, 18, &what("result_bytes"))?,
                 latency_us: self.opt_u64_from(op, row, 19, &what("latency_us"))?,
-                detail: row.try_get(20).map_err(&err)?,
+                detail: text(20, "detail")?,
             },
         })
     }
@@ -294,7 +323,7 @@ impl PgState {
             tx.commit().await.map_err(&err)?;
             return Ok(None);
         }
-        let offset = to_i64(drop - 1, "records to prune")?;
+        let offset = to_i64(drop - 1, || "records to prune".to_owned())?;
         let last = tx
             .query_one(
                 "SELECT seq, hash FROM audit_records ORDER BY seq OFFSET $1 LIMIT 1",
@@ -304,7 +333,7 @@ impl PgState {
             .map_err(&err)?;
         let last_gone = self.u64_from(PRUNE, &last, 0, "audit_records.seq")?;
         let last_hash = self.hash_from(PRUNE, &last, 1, "audit_records.hash")?;
-        let last_gone_i64 = to_i64(last_gone, "seq")?;
+        let last_gone_i64 = to_i64(last_gone, || "audit seq".to_owned())?;
         let next = tx
             .query_opt(
                 "SELECT seq, prev_hash FROM audit_records WHERE seq > $1 ORDER BY seq LIMIT 1",
@@ -322,7 +351,7 @@ impl PgState {
                 prev_hash: last_hash,
             },
         };
-        let first_i64 = to_i64(anchor.first_seq, "seq")?;
+        let first_i64 = to_i64(anchor.first_seq, || "audit seq".to_owned())?;
         tx.execute(
             "DELETE FROM audit_records WHERE seq <= $1",
             &[&last_gone_i64],
@@ -341,17 +370,8 @@ impl PgState {
         )
         .await
         .map_err(&err)?;
-        // The same detail as MemoryAudit, so every backend logs one shape.
-        let detail = serde_json::json!({
-            "deleted": drop, "through_seq": last_gone,
-            "max_age_ms": retention.max_age_ms, "max_records": retention.max_records,
-        });
-        let event = AuditEntry {
-            time_ms: now_ms,
-            event: "retention".into(),
-            detail: Some(detail.to_string()),
-            ..AuditEntry::default()
-        };
+        // One builder for every backend, so verify reads the same detail.
+        let event = retention_entry(drop, last_gone, retention, now_ms);
         let seqs = self
             .append_in(&tx, PRUNE, std::slice::from_ref(&event))
             .await?;
@@ -422,19 +442,28 @@ impl AuditStore for PgState {
             if let Some(v) = &before {
                 bind(&mut sql, &mut params, "seq <", v);
             }
-            if let Some(v) = &query.identity {
+            // Compared in their stored form (see encode_text).
+            let text = |v: &'a Option<String>| v.as_deref().map(encode_text);
+            let (identity, server, tool, decision, event) = (
+                text(&query.identity),
+                text(&query.server),
+                text(&query.tool),
+                text(&query.decision),
+                text(&query.event),
+            );
+            if let Some(v) = &identity {
                 bind(&mut sql, &mut params, "identity =", v);
             }
-            if let Some(v) = &query.server {
+            if let Some(v) = &server {
                 bind(&mut sql, &mut params, "server =", v);
             }
-            if let Some(v) = &query.tool {
+            if let Some(v) = &tool {
                 bind(&mut sql, &mut params, "tool =", v);
             }
-            if let Some(v) = &query.decision {
+            if let Some(v) = &decision {
                 bind(&mut sql, &mut params, "decision =", v);
             }
-            if let Some(v) = &query.event {
+            if let Some(v) = &event {
                 bind(&mut sql, &mut params, "event =", v);
             }
             sql.push_str(if query.newest_first {
@@ -496,8 +525,8 @@ impl AuditStore for PgState {
 
     fn add_checkpoint<'a>(&'a self, checkpoint: &'a Checkpoint) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let seq = to_i64(checkpoint.seq, "checkpoint seq")?;
-            let time = to_i64(checkpoint.time_ms, "checkpoint time_ms")?;
+            let seq = to_i64(checkpoint.seq, || "checkpoint seq".to_owned())?;
+            let time = to_i64(checkpoint.time_ms, || "checkpoint time_ms".to_owned())?;
             let err = self.query_error(ADD_CHECKPOINT);
             let client = self.client(ADD_CHECKPOINT).await?;
             let statement = client

@@ -29,6 +29,9 @@
 //! rows another transaction has locked (`FOR UPDATE SKIP LOCKED`), so it
 //! never waits and cannot close a cycle.
 //!
+//! Keys are stored through `encode_text` (PostgreSQL text cannot hold NUL);
+//! lock ids are computed from the keys as given.
+//!
 //! # Retention
 //!
 //! As in SQLite, each entry carries `expires_ms = at_ms + the largest window
@@ -37,11 +40,12 @@
 //! reservation first deletes expired entries of every key, at most
 //! [`SWEEP_BATCH`] at a time.
 
+use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 
 use sha2::{Digest, Sha256};
 
-use super::PgState;
+use super::{PgState, encode_text};
 use crate::counters::{
     CounterStore, LimitCheck, Origin, PRUNE_INTERVAL_MS, Plan, Reservation, ReserveOutcome,
     ReservedEntry, evaluate,
@@ -186,7 +190,9 @@ impl PgState {
         let statement = tx.prepare_cached(LOCK_KEYS).await.map_err(&err)?;
         tx.execute(&statement, &[&lock_ids]).await.map_err(&err)?;
 
-        let keys: Vec<&str> = plan.keys.iter().map(|k| k.key).collect();
+        // Keys as stored (see encode_text); rows are matched against these.
+        let stored_keys: Vec<Cow<'_, str>> = plan.keys.iter().map(|k| encode_text(k.key)).collect();
+        let keys: Vec<&str> = stored_keys.iter().map(AsRef::as_ref).collect();
         let windows: Vec<i64> = plan
             .keys
             .iter()
@@ -266,10 +272,14 @@ impl PgState {
             .map_err(&err)?;
         let mut reserved = Vec::with_capacity(inserted.len());
         for row in &inserted {
-            reserved.push(ReservedEntry {
-                id: row.try_get(0).map_err(&err)?,
-                key: row.try_get(1).map_err(&err)?,
-            });
+            let stored: &str = row.try_get(1).map_err(&err)?;
+            // The handle carries the key as the caller named it.
+            if let Some(at) = keys.iter().position(|k| *k == stored) {
+                reserved.push(ReservedEntry {
+                    id: row.try_get(0).map_err(&err)?,
+                    key: plan.keys[at].key.to_owned(),
+                });
+            }
         }
         tx.commit().await.map_err(&err)?;
         Ok(ReserveOutcome::Reserved(Reservation::new(
@@ -292,7 +302,11 @@ impl PgState {
         let statement = tx.prepare_cached(LOCK_KEYS).await.map_err(&err)?;
         tx.execute(&statement, &[&lock_ids]).await.map_err(&err)?;
         let ids: Vec<i64> = reservation.entries.iter().map(|e| e.id).collect();
-        let keys: Vec<&str> = reservation.entries.iter().map(|e| e.key.as_str()).collect();
+        let keys: Vec<Cow<'_, str>> = reservation
+            .entries
+            .iter()
+            .map(|e| encode_text(&e.key))
+            .collect();
         let statement = tx.prepare_cached(DELETE).await.map_err(&err)?;
         tx.execute(&statement, &[&ids, &keys]).await.map_err(&err)?;
         tx.commit().await.map_err(&err)

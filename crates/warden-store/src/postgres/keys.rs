@@ -1,6 +1,8 @@
 //! [`KeyStore`] on PostgreSQL: the `api_keys` table.
 //!
-//! Every operation is a single statement, atomic on its own; `revoke` is one
+//! Text is stored through [`encode_text`] (PostgreSQL text cannot hold NUL,
+//! and an id comes from whatever token a client presents). Every operation
+//! is a single statement, atomic on its own; `revoke` is one
 //! conditional `UPDATE`, so two replicas revoking the same key at once cannot
 //! both answer `true` (the second waits for the first's row lock, then finds
 //! `revoked_ms` set).
@@ -8,7 +10,7 @@
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 
-use super::PgState;
+use super::{PgState, decode_text, encode_text};
 use crate::keys::{KEY_HASH_LEN, KeyRecord, KeyStore};
 use crate::{StoreError, StoreFuture};
 
@@ -27,7 +29,21 @@ fn to_sql_time(ms: u64) -> Result<i64, StoreError> {
 impl PgState {
     fn record_from_row(&self, op: &'static str, row: &Row) -> Result<KeyRecord, StoreError> {
         let err = self.query_error(op);
-        let id: String = row.try_get(0).map_err(&err)?;
+        let text = |index: usize, column: &str| -> Result<Option<String>, StoreError> {
+            row.try_get::<_, Option<String>>(index)
+                .map_err(&err)?
+                .map(|stored| {
+                    decode_text(stored).ok_or_else(|| {
+                        self.data_error(
+                            op,
+                            format!("api_keys.{column} holds an escape Warden never writes"),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let id =
+            text(0, "id")?.ok_or_else(|| self.data_error(op, "api_keys.id is NULL".to_owned()))?;
         let time = |index: usize, column: &str| -> Result<Option<u64>, StoreError> {
             match row.try_get::<_, Option<i64>>(index).map_err(&err)? {
                 None => Ok(None),
@@ -51,12 +67,14 @@ impl PgState {
             )
         })?;
         Ok(KeyRecord {
-            identity: row.try_get(1).map_err(&err)?,
+            identity: text(1, "identity")?.ok_or_else(|| {
+                self.data_error(op, format!("api_keys.identity of key {id} is NULL"))
+            })?,
             hash,
             created_ms,
             expires_ms,
             revoked_ms,
-            label: row.try_get(6).map_err(&err)?,
+            label: text(6, "label")?,
             id,
         })
     }
@@ -80,13 +98,13 @@ impl KeyStore for PgState {
                 .execute(
                     &statement,
                     &[
-                        &record.id,
-                        &record.identity,
+                        &encode_text(&record.id),
+                        &encode_text(&record.identity),
                         &&record.hash[..],
                         &created,
                         &expires,
                         &revoked,
-                        &record.label,
+                        &record.label.as_deref().map(encode_text),
                     ],
                 )
                 .await;
@@ -108,7 +126,10 @@ impl KeyStore for PgState {
                 .prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1"))
                 .await
                 .map_err(&err)?;
-            let row = client.query_opt(&statement, &[&id]).await.map_err(&err)?;
+            let row = client
+                .query_opt(&statement, &[&encode_text(id)])
+                .await
+                .map_err(&err)?;
             row.map(|row| self.record_from_row(GET, &row)).transpose()
         })
     }
@@ -126,7 +147,10 @@ impl KeyStore for PgState {
                 ))
                 .await
                 .map_err(&err)?;
-            let rows = client.query(&statement, &[&identity]).await.map_err(&err)?;
+            let rows = client
+                .query(&statement, &[&identity.map(encode_text)])
+                .await
+                .map_err(&err)?;
             rows.iter()
                 .map(|row| self.record_from_row(LIST, row))
                 .collect()
@@ -145,7 +169,7 @@ impl KeyStore for PgState {
                 .await
                 .map_err(&err)?;
             let changed = client
-                .execute(&statement, &[&id, &now])
+                .execute(&statement, &[&encode_text(id), &now])
                 .await
                 .map_err(&err)?;
             Ok(changed == 1)

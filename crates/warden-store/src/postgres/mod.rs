@@ -58,6 +58,7 @@ mod counters;
 mod keys;
 pub mod migrations;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -397,6 +398,60 @@ pub(crate) fn redact(url: &str) -> String {
     out
 }
 
+/// What stands in for NUL in stored text (see [`encode_text`]): U+FFFF, a
+/// noncharacter that no text Warden handles means to contain.
+const TEXT_ESCAPE: char = '\u{FFFF}';
+
+/// Text as PostgreSQL stores it. PostgreSQL text cannot hold NUL (U+0000),
+/// yet any string a client sends (a tool name, a request id, an identity)
+/// may contain one, and refusing it would let a client keep its calls out
+/// of the audit log or turn a lookup into a server error. So NUL is stored
+/// as U+FFFF `0`, and U+FFFF itself as U+FFFF U+FFFF; every other text is
+/// stored as it is. The mapping is one-to-one, so an equality filter on an
+/// encoded value finds exactly the rows holding it.
+pub(crate) fn encode_text(text: &str) -> Cow<'_, str> {
+    if !text.contains(['\0', TEXT_ESCAPE]) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 4);
+    for c in text.chars() {
+        match c {
+            '\0' => {
+                out.push(TEXT_ESCAPE);
+                out.push('0');
+            }
+            TEXT_ESCAPE => {
+                out.push(TEXT_ESCAPE);
+                out.push(TEXT_ESCAPE);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The text [`encode_text`] stored as `stored`; `None` for a sequence it
+/// never writes (the row was edited by hand).
+pub(crate) fn decode_text(stored: String) -> Option<String> {
+    if !stored.contains(TEXT_ESCAPE) {
+        return Some(stored);
+    }
+    let mut out = String::with_capacity(stored.len());
+    let mut chars = stored.chars();
+    while let Some(c) = chars.next() {
+        if c != TEXT_ESCAPE {
+            out.push(c);
+            continue;
+        }
+        match chars.next()? {
+            '0' => out.push('\0'),
+            TEXT_ESCAPE => out.push(TEXT_ESCAPE),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
 /// `user@host:port/database` for a parsed configuration: what errors name.
 fn describe(config: &tokio_postgres::Config) -> String {
     let ports = config.get_ports();
@@ -493,6 +548,29 @@ mod tests {
         assert_eq!(describe(&config), "warden@db.internal:6543/state");
         let config = parse_url("host=/run/postgresql user=w").expect("parse");
         assert_eq!(describe(&config), "w@/run/postgresql:5432/w");
+    }
+
+    #[test]
+    fn text_encoding_round_trips_and_leaves_plain_text_alone() {
+        for text in [
+            "",
+            "plain",
+            "ü ✓ \"q\" \\",
+            "\0",
+            "a\0b\0",
+            "\u{FFFF}",
+            "\u{FFFF}0",
+            "\0\u{FFFF}\u{FFFF}0\0",
+        ] {
+            let stored = encode_text(text);
+            assert!(!stored.contains('\0'), "{stored:?}");
+            assert_eq!(decode_text(stored.into_owned()).as_deref(), Some(text));
+        }
+        assert!(matches!(encode_text("plain"), Cow::Borrowed("plain")));
+        // One-to-one: distinct texts never share a stored form.
+        assert_ne!(encode_text("\0"), encode_text("\u{FFFF}0"));
+        assert_eq!(decode_text("dangling \u{FFFF}".into()), None);
+        assert_eq!(decode_text("\u{FFFF}x".into()), None);
     }
 
     #[test]
