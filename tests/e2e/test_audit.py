@@ -240,7 +240,7 @@ async def test_run_records_each_call_once_with_decision_and_rule(e2e, transport)
     where = ["--state-dir", str(e2e.state_dir)]
     records = query(e2e, where)
     assert records[0]["event"] == "policy_loaded", records[0]
-    assert json.loads(json.dumps(records[0]["detail"]))["sha256"] == hashlib.sha256(policy.read_bytes()).hexdigest()
+    assert records[0]["detail"]["sha256"] == hashlib.sha256(policy.read_bytes()).hexdigest()
     check_session_records(records[1:], "local", "upstream")
     files = b"".join(p.read_bytes() for p in e2e.state_dir.iterdir() if p.name.startswith("warden.db"))
     assert SECRET.encode() not in files

@@ -369,12 +369,11 @@ impl Writer {
         if n == 0 {
             return;
         }
-        let entry = AuditEntry {
-            time_ms: self.clock.now_ms(),
-            event: "audit_records_dropped".into(),
-            detail: Some(serde_json::json!({ "dropped": n }).to_string()),
-            ..AuditEntry::default()
-        };
+        let entry = AuditEntry::event(
+            self.clock.now_ms(),
+            "audit_records_dropped",
+            &serde_json::json!({ "dropped": n }),
+        );
         if let Err(e) = self.store.append(std::slice::from_ref(&entry)).await {
             tracing::error!(error = %e, dropped = n, "could not record the count of dropped audit records");
         }

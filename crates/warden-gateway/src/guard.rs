@@ -221,15 +221,17 @@ impl Guard {
         let allowed = match policy.evaluate(&call) {
             Verdict::Unknown => {
                 let text = unknown_tool_result(id, era, tool);
-                return self
-                    .answer(entry, started, "hidden", "/hide", "", text)
-                    .await;
+                return CallOutcome::Answer(
+                    self.answer(entry, started, "hidden", "/hide", "", text)
+                        .await,
+                );
             }
             Verdict::Deny(d) => {
                 let text = deny(id, era, "deny", &d.rule, &d.reason, None);
-                return self
-                    .answer(entry, started, "deny", &d.rule, &d.reason, text)
-                    .await;
+                return CallOutcome::Answer(
+                    self.answer(entry, started, "deny", &d.rule, &d.reason, text)
+                        .await,
+                );
             }
             Verdict::Approve(a) => {
                 // Approvals are not built yet: an approval rule holds nothing and denies, saying so.
@@ -238,9 +240,10 @@ impl Guard {
                     a.reason
                 );
                 let text = deny(id, era, "approval_required", &a.rule, &reason, None);
-                return self
-                    .answer(entry, started, "approval_required", &a.rule, &reason, text)
-                    .await;
+                return CallOutcome::Answer(
+                    self.answer(entry, started, "approval_required", &a.rule, &reason, text)
+                        .await,
+                );
             }
             Verdict::Allow(allowed) => allowed,
         };
@@ -285,17 +288,19 @@ impl Guard {
                         &reason,
                         retry_after_ms,
                     );
-                    return self
-                        .answer(entry, started, "rate_limited", &limit.rule, &reason, text)
-                        .await;
+                    return CallOutcome::Answer(
+                        self.answer(entry, started, "rate_limited", &limit.rule, &reason, text)
+                            .await,
+                    );
                 }
                 Err(e) => {
                     tracing::error!(error = %e, tool, "counter store failed; denying (fail closed)");
                     let reason = "the gateway could not check this tool's limits (state store error), so the call is denied; try again shortly";
                     let text = deny(id, era, "deny", &allowed.rule, reason, None);
-                    return self
-                        .answer(entry, started, "deny", &allowed.rule, reason, text)
-                        .await;
+                    return CallOutcome::Answer(
+                        self.answer(entry, started, "deny", &allowed.rule, reason, text)
+                            .await,
+                    );
                 }
             }
         };
@@ -326,10 +331,7 @@ impl Guard {
         let started = tokio::time::Instant::now();
         let entry = self.entry(&self.policy.current(), id, tool, arguments, who, session);
         let text = unknown_tool_result(id, era, tool);
-        match self.answer(entry, started, "unknown", "", "", text).await {
-            CallOutcome::Answer(text) => text,
-            CallOutcome::Forward(_) => unreachable_forward(),
-        }
+        self.answer(entry, started, "unknown", "", "", text).await
     }
 
     /// Records an event about this guard's server (e.g. `tools_changed`), without waiting.
@@ -337,13 +339,8 @@ impl Guard {
         let Some((log, server)) = &self.audit else {
             return;
         };
-        let entry = AuditEntry {
-            time_ms: log.now_ms(),
-            event: event.to_owned(),
-            server: Some(server.to_string()),
-            detail: Some(detail.to_string()),
-            ..AuditEntry::default()
-        };
+        let mut entry = AuditEntry::event(log.now_ms(), event, &detail);
+        entry.server = Some(server.to_string());
         let log = log.clone();
         tokio::spawn(async move {
             if let Err(e) = log.record(entry).await {
@@ -393,7 +390,7 @@ impl Guard {
         rule: &str,
         reason: &str,
         text: String,
-    ) -> CallOutcome {
+    ) -> String {
         if let Some((log, _)) = &self.audit {
             entry.decision = Some(decision.to_owned());
             entry.rule = (!rule.is_empty()).then(|| rule.to_owned());
@@ -403,7 +400,7 @@ impl Guard {
                 tracing::error!(error = %e, decision, "a refusal's audit record is not durable");
             }
         }
-        CallOutcome::Answer(text)
+        text
     }
 
     /// Filters a `tools/list` response with the same evaluation that gates calls. `Ok(None)`:
@@ -416,12 +413,6 @@ impl Guard {
         let policy = self.policy.current();
         warden_protocol::filter_tools_list(raw, result, |name| policy.is_listed(name))
     }
-}
-
-#[cold]
-fn unreachable_forward() -> String {
-    // `answer` only ever returns `CallOutcome::Answer`.
-    String::new()
 }
 
 fn deny(

@@ -108,10 +108,10 @@ pub(crate) async fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
 
 /// The audit event of a key being made or revoked. Never the key or its hash.
 fn key_event(event: &str, record: &KeyRecord, now_ms: u64) -> warden_store::AuditEntry {
-    let mut entry = crate::state::event(
+    let mut entry = warden_store::AuditEntry::event(
         now_ms,
         event,
-        json!({"key_id": record.id, "label": record.label, "expires_ms": record.expires_ms, "by": "warden keys"}),
+        &json!({"key_id": record.id, "label": record.label, "expires_ms": record.expires_ms, "by": "warden keys"}),
     );
     entry.identity = Some(record.identity.clone());
     entry

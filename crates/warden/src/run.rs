@@ -158,10 +158,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let audit = AuditLog::start(stores.audit.clone(), settings, clock.clone())
         .await
         .with_context(|| format!("cannot open the audit log in {}", location.describe()))?;
-    let loaded = crate::state::event(
+    let loaded = warden_store::AuditEntry::event(
         clock.now_ms(),
         "policy_loaded",
-        serde_json::json!({
+        &serde_json::json!({
             "server": args.name,
             "policy": args.policy.display().to_string(),
             "sha256": crate::state::digest_file(&args.policy),

@@ -132,10 +132,10 @@ fn config_event(config: &Config, now_ms: u64) -> warden_store::AuditEntry {
         .iter()
         .map(|f| serde_json::json!({"file": f.display().to_string(), "sha256": crate::state::digest_file(f)}))
         .collect();
-    crate::state::event(
+    warden_store::AuditEntry::event(
         now_ms,
         "policy_loaded",
-        serde_json::json!({
+        &serde_json::json!({
             "config": config.source.display().to_string(),
             "sha256": crate::state::digest_file(&config.source),
             "policy_files": policies,
@@ -146,10 +146,10 @@ fn config_event(config: &Config, now_ms: u64) -> warden_store::AuditEntry {
 
 /// The audit event of a reload that was refused.
 fn rejected_event(path: &Path, problems: &str, now_ms: u64) -> warden_store::AuditEntry {
-    crate::state::event(
+    warden_store::AuditEntry::event(
         now_ms,
         "policy_rejected",
-        serde_json::json!({"config": path.display().to_string(), "problems": problems}),
+        &serde_json::json!({"config": path.display().to_string(), "problems": problems}),
     )
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use warden_gateway::audit::Signer;
 use warden_gateway::{AuditSettings, Durability, OnFailure};
-use warden_store::{AuditEntry, AuditStore, CounterStore, KeyStore, PgState, SqliteState};
+use warden_store::{AuditStore, CounterStore, KeyStore, PgState, SqliteState};
 
 /// Where state is kept.
 #[derive(Debug, Clone)]
@@ -133,16 +133,6 @@ pub(crate) fn audit_settings(config: &warden_config::AuditConfig) -> anyhow::Res
         },
         ..AuditSettings::default()
     })
-}
-
-/// An event record (not a call) at `now_ms`, for commands that change state themselves.
-pub(crate) fn event(now_ms: u64, event: &str, detail: serde_json::Value) -> AuditEntry {
-    AuditEntry {
-        time_ms: now_ms,
-        event: event.to_owned(),
-        detail: Some(detail.to_string()),
-        ..AuditEntry::default()
-    }
 }
 
 /// SHA-256 of a file's bytes, hex: how an event names the exact policy text in force.

@@ -67,12 +67,7 @@ pub(crate) fn retention_entry(
         "deleted": deleted, "through_seq": through_seq,
         "max_age_ms": retention.max_age_ms, "max_records": retention.max_records,
     });
-    AuditEntry {
-        time_ms: now_ms,
-        event: EVENT_RETENTION.into(),
-        detail: Some(detail.to_string()),
-        ..AuditEntry::default()
-    }
+    AuditEntry::event(now_ms, EVENT_RETENTION, &detail)
 }
 
 /// What the gateway records. Every field but `time_ms` and `event` may be
@@ -119,6 +114,19 @@ pub struct AuditEntry {
     pub latency_us: Option<u64>,
     /// Event details (JSON text), e.g. the policy file and its digest.
     pub detail: Option<String>,
+}
+
+impl AuditEntry {
+    /// A record of an event (not a call) at `time_ms`, with its details as JSON text; the
+    /// caller fills `identity`, `server`, … where they apply.
+    pub fn event(time_ms: u64, event: &str, detail: &serde_json::Value) -> Self {
+        AuditEntry {
+            time_ms,
+            event: event.to_owned(),
+            detail: Some(detail.to_string()),
+            ..AuditEntry::default()
+        }
+    }
 }
 
 /// A stored entry with its place in the chain.
