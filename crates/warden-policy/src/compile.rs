@@ -518,6 +518,7 @@ impl<'t> Compiler<'t> {
             rules,
             audit_arguments: audit.arguments.unwrap_or_default(),
             audit_redact: audit.redact,
+            approval: Default::default(),
         })
     }
 
@@ -619,6 +620,7 @@ impl<'t> Compiler<'t> {
             audit_arguments: audit.arguments,
             // Only the rule's own names here; `policy` prepends the top level's.
             audit_redact: audit.redact,
+            approval: Default::default(),
         })
     }
 

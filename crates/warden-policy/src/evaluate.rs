@@ -99,13 +99,17 @@ impl Policy {
                             quoted(tool)
                         ),
                     ),
-                    Action::Approve => Verdict::Approve(Approval {
-                        rule: "/default".to_owned(),
-                        reason: format!(
+                    Action::Approve => self.approve(
+                        "/default".to_owned(),
+                        format!(
                             "approval required: tool {} is not listed in this policy (default: approve)",
                             quoted(tool)
                         ),
-                    }),
+                        &self.approval,
+                        "/default",
+                        None,
+                        call,
+                    ),
                     Action::Allow => self.allow("/default", None, call),
                 };
             }
@@ -193,10 +197,14 @@ impl Policy {
                 .reason
                 .clone()
                 .unwrap_or_else(|| format!("tool {} requires approval", quoted(tool)));
-            return Verdict::Approve(Approval {
-                rule: format!("{}/action", rule.pointer),
-                reason: format!("approval required: {why}"),
-            });
+            return self.approve(
+                format!("{}/action", rule.pointer),
+                format!("approval required: {why}"),
+                &rule.approval,
+                &rule.pointer,
+                Some(rule),
+                call,
+            );
         }
         for cond in &rule.approve_if {
             let why = match condition::evaluate(cond, call) {
@@ -206,13 +214,40 @@ impl Policy {
                 Outcome::WrongType(why) => with_custom(cond.reason.as_ref(), rule, why),
                 Outcome::Fails(_) | Outcome::Missing => continue,
             };
-            return Verdict::Approve(Approval {
-                rule: cond.pointer.clone(),
-                reason: format!("approval required: {why}"),
-            });
+            return self.approve(
+                cond.pointer.clone(),
+                format!("approval required: {why}"),
+                &rule.approval,
+                &rule.pointer,
+                Some(rule),
+                call,
+            );
         }
 
         self.allow(&rule.pointer, Some(rule), call)
+    }
+
+    /// Step 7: approval, carrying what step 8 gives once approved. An invalid amount denies
+    /// now: nobody should approve a call that would be refused afterwards anyway.
+    #[allow(clippy::too_many_arguments)]
+    fn approve(
+        &self,
+        rule_pointer: String,
+        reason: String,
+        settings: &std::sync::Arc<crate::ApprovalSettings>,
+        pointer: &str,
+        rule: Option<&Rule>,
+        call: &Call<'_>,
+    ) -> Verdict {
+        match self.allow(pointer, rule, call) {
+            Verdict::Allow(then) => Verdict::Approve(Approval {
+                rule: rule_pointer,
+                reason,
+                settings: settings.clone(),
+                then,
+            }),
+            other => other,
+        }
     }
 
     /// Step 8: the limit requests, `all_tools` first, deduplicated.

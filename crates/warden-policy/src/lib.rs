@@ -43,6 +43,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod approval;
 pub mod audit;
 mod compile;
 mod condition;
@@ -53,6 +54,9 @@ mod model;
 mod problems;
 pub mod text;
 
+pub use approval::{
+    ApprovalMode, ApprovalSettings, Approver, Webhook, WebhookFormat, arguments_digest,
+};
 pub use audit::{ArgumentCapture, AuditCapture, CapturedArguments, is_secret_name, redact};
 pub use limits::describe_window;
 pub use model::Policy;
@@ -92,7 +96,8 @@ pub enum Verdict {
     Unknown,
     /// The call is refused.
     Deny(Denial),
-    /// Approval required (the gateway denies with a reason until approvals exist).
+    /// A human must approve the call first; once approved it goes on to the limits
+    /// ([`Approval::then`]).
     Approve(Approval),
     /// Allowed, subject to reserving these limits atomically in the counter store.
     Allow(Allowed),
@@ -127,13 +132,20 @@ pub enum DenyKind {
 }
 
 /// A call that needs a human's approval.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Approval {
     /// JSON Pointer into the policy: `/default`, `/tools/<name>/action` or
     /// `/tools/<name>/approve_if/<i>`.
     pub rule: String,
     /// Human text, starting `approval required: `.
     pub reason: String,
+    /// How it is asked for and answered: the rule's `approval` block over the top level's
+    /// over the defaults.
+    pub settings: std::sync::Arc<ApprovalSettings>,
+    /// What the call is once approved: the limits it must still reserve (step 8). A call
+    /// whose limits cannot even be computed (an invalid `increment_from` amount) is denied
+    /// before anyone is asked.
+    pub then: Allowed,
 }
 
 /// An allowed call and the counters it must reserve.

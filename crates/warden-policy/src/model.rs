@@ -31,6 +31,8 @@ pub struct Policy {
     pub(crate) audit_arguments: ArgumentCapture,
     /// Top-level `audit.redact`, as written.
     pub(crate) audit_redact: Vec<String>,
+    /// The top-level `approval` block over the defaults: what `default: "approve"` uses.
+    pub(crate) approval: std::sync::Arc<crate::ApprovalSettings>,
 }
 
 /// `allow`, `deny` or `approve`: a rule's `action` or the policy's `default`.
@@ -58,6 +60,9 @@ pub(crate) struct Rule {
     /// Top-level `audit.redact` followed by the rule's own names (lists add
     /// up), without repeats: resolved at load time so a call borrows it.
     pub(crate) audit_redact: Vec<String>,
+    /// The rule's `approval` block over the top level's over the defaults, resolved at
+    /// load time.
+    pub(crate) approval: std::sync::Arc<crate::ApprovalSettings>,
 }
 
 /// One condition of `require`, `deny_if` or `approve_if`.

@@ -154,6 +154,14 @@ pub enum StoreError {
         id: String,
     },
 
+    /// An approval with this id already exists; nothing was stored. Ids are
+    /// random, so this means a collision (ask again) or a request written twice.
+    #[error("an approval with id {id} already exists; nothing was stored")]
+    ApprovalExists {
+        /// The id that is taken.
+        id: String,
+    },
+
     /// The blocking task running a database operation panicked or was
     /// cancelled.
     #[error("state store task for {op} did not finish: {source}")]

@@ -23,6 +23,7 @@
 //! failure means for a call (deny, fail open) is decided by the gateway.
 #![forbid(unsafe_code)]
 
+pub mod approvals;
 pub mod audit;
 pub mod counters;
 mod error;
@@ -33,6 +34,10 @@ pub mod sqlite;
 use std::future::Future;
 use std::pin::Pin;
 
+pub use approvals::{
+    Approval, ApprovalRequest, ApprovalStatus, ApprovalStore, ClaimKey, Decided, Decision,
+    MemoryApprovals,
+};
 pub use audit::{
     Anchor, AuditEntry, AuditQuery, AuditRecord, AuditStore, Checkpoint, MemoryAudit, Pruned,
     Retention, Tamper, TamperKind, Verifier, VerifyReport,

@@ -1,0 +1,195 @@
+//! The `approval` block: who may approve a held call, how long it waits, how long an
+//! approval lasts, whether the call waits or returns at once, and where to announce it.
+//!
+//! The block may appear at the top level (defaults for every approval of the policy,
+//! `default: "approve"` included) and in any tool rule; a rule's fields override the top
+//! level's field by field, and fields written nowhere take the defaults below.
+
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+/// How a call that needs approval is asked for and answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalSettings {
+    /// `approvers`: who may approve. Default `["user", "operator"]`.
+    pub approvers: Vec<Approver>,
+    /// `timeout`: how long a request waits for an answer; then it expires and the call is
+    /// denied. Also how long an approval given to an `async` request waits for the retry.
+    /// Written as seconds or a duration (`"90s"`, `"10m"`, `"2h"`). Default 10 minutes.
+    pub timeout_ms: u64,
+    /// `valid_for`: once approved, identical calls (same grant, tool and argument digest)
+    /// pass without asking again for this long. Default 0: the approval covers one call.
+    pub valid_for_ms: u64,
+    /// `mode`: `"hold"` (the call waits for the answer) or `"async"` (the call returns at
+    /// once naming the approval; the agent retries after approval). Default `"hold"`.
+    pub mode: ApprovalMode,
+    /// `webhook`: where each request (and its outcome) is POSTed. Default none.
+    pub webhook: Option<Webhook>,
+}
+
+impl Default for ApprovalSettings {
+    fn default() -> Self {
+        ApprovalSettings {
+            approvers: vec![Approver::User, Approver::Operator],
+            timeout_ms: 10 * 60 * 1000,
+            valid_for_ms: 0,
+            mode: ApprovalMode::Hold,
+            webhook: None,
+        }
+    }
+}
+
+impl ApprovalSettings {
+    /// Whether the human at the client may be asked (`"user"` is an approver).
+    pub fn asks_user(&self) -> bool {
+        self.approvers.contains(&Approver::User)
+    }
+
+    /// The approvers as written in the policy, e.g. `["user", "group:finance"]`.
+    pub fn approver_names(&self) -> Vec<String> {
+        self.approvers.iter().map(Approver::to_string).collect()
+    }
+}
+
+/// One entry of `approvers`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Approver {
+    /// `"user"`: the human at the client, asked through the protocol (elicitation, or an
+    /// `input_required` result on 2026-07-28).
+    User,
+    /// `"operator"`: whoever holds the gateway's operator access: `warden approvals` on the
+    /// state, or the admin API's token.
+    Operator,
+    /// `"group:<name>"`: any identity whose `groups` attribute lists `<name>`.
+    Group(String),
+    /// Any other text: that identity, authenticated by its own credential.
+    Identity(String),
+}
+
+impl Approver {
+    /// Reads one `approvers` entry.
+    pub fn parse(text: &str) -> Approver {
+        match text {
+            "user" => Approver::User,
+            "operator" => Approver::Operator,
+            _ => match text.strip_prefix("group:") {
+                Some(g) => Approver::Group(g.to_owned()),
+                None => Approver::Identity(text.to_owned()),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Approver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Approver::User => f.write_str("user"),
+            Approver::Operator => f.write_str("operator"),
+            Approver::Group(g) => write!(f, "group:{g}"),
+            Approver::Identity(i) => f.write_str(i),
+        }
+    }
+}
+
+/// `mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApprovalMode {
+    /// The call waits for the answer (the client gets progress notifications meanwhile).
+    #[default]
+    Hold,
+    /// The call returns at once with an `isError` result naming the approval id.
+    Async,
+}
+
+impl ApprovalMode {
+    /// `"hold"` or `"async"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalMode::Hold => "hold",
+            ApprovalMode::Async => "async",
+        }
+    }
+}
+
+/// `webhook`: `{"url": "https://…", "format": "json" | "slack"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// `url`: an `http` or `https` URL.
+    pub url: String,
+    /// `format`: the body's shape. Default [`WebhookFormat::Json`].
+    pub format: WebhookFormat,
+}
+
+/// The body of a webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WebhookFormat {
+    /// Warden's own JSON document.
+    #[default]
+    Json,
+    /// A body Slack's incoming webhooks accept (`text` and `blocks`).
+    Slack,
+}
+
+/// Lowercase hex SHA-256 of the canonical JSON of `arguments` (object keys sorted at every
+/// level, no whitespace; absent arguments (`null`) count as `{}`): two calls with the same
+/// arguments have the same digest, whatever order their keys came in.
+pub fn arguments_digest(arguments: &Value) -> String {
+    let mut text = String::new();
+    match arguments {
+        Value::Null => text.push_str("{}"),
+        v => canonical(v, &mut text),
+    }
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::from(k.as_str()).to_string());
+                out.push(':');
+                canonical(&map[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_ignores_key_order_and_treats_absent_as_empty() {
+        let a = serde_json::json!({"b": 1, "a": {"y": [1, {"q": 2, "p": 1}], "x": "s"}});
+        let b = serde_json::json!({"a": {"x": "s", "y": [1, {"p": 1, "q": 2}]}, "b": 1});
+        assert_eq!(arguments_digest(&a), arguments_digest(&b));
+        assert_ne!(
+            arguments_digest(&a),
+            arguments_digest(&serde_json::json!({"b": 2}))
+        );
+        assert_eq!(
+            arguments_digest(&Value::Null),
+            arguments_digest(&serde_json::json!({}))
+        );
+        assert_eq!(arguments_digest(&a).len(), 64);
+    }
+}
