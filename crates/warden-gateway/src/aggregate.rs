@@ -324,6 +324,7 @@ async fn list(
             guard: admitted.guard,
             who: admitted.who,
             session: session.to_owned(),
+            declared: None,
         };
         let mut cursor: Option<Value> = None;
         for _ in 0..MAX_PAGES {
@@ -458,6 +459,7 @@ async fn call(
         guard: admitted.guard,
         who: admitted.who,
         session: session.to_owned(),
+        declared: None,
     };
     relay_request(relay, &out_msg, None, sse_ok, &caller, vec![permit], modern).await
 }

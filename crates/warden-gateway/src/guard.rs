@@ -4,15 +4,23 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
-use warden_policy::{Call, LimitRequest, Policy, Scope, Verdict};
-use warden_protocol::{Decision, Era, denial_result, unknown_tool_result};
-use warden_store::{CounterStore, LimitCheck, Reservation, ReserveOutcome};
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use warden_policy::{Allowed, Call, LimitRequest, Policy, Scope, Verdict};
+use warden_protocol::{
+    Decision, Era, ErrorCode, denial_result, error_response, input_required_result,
+    unknown_tool_result,
+};
+use warden_store::{
+    Approval as Stored, ApprovalStatus, AuditEntry, ClaimKey, CounterStore, LimitCheck,
+    Reservation, ReserveOutcome,
+};
 
-use warden_store::AuditEntry;
-
+use crate::approvals::{Answer, AnswerError, Answerer, Approvals, INPUT_KEY, NewRequest, SealedState};
 use crate::audit::{AuditFailure, AuditLog};
 use crate::clock::Clock;
+use crate::relay::Reply;
 
 /// Who is calling: the identity and grant the counters are keyed by. `warden run` has one
 /// local identity with one grant; the team gateway fills these from credentials.
@@ -44,7 +52,79 @@ pub enum CallOutcome {
     Forward(Ticket),
     /// Answer the client with this message (a denial or an unknown-tool result); forward nothing.
     Answer(String),
+    /// Hold it until its approval is answered: run [`Guard::hold`] off the caller's task.
+    Hold(Box<Held>),
 }
+
+/// How the human at the client can be asked to approve a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Asking {
+    /// Not at all (the client declared no elicitation capability).
+    #[default]
+    No,
+    /// With an `elicitation/create` request of the gateway's own (handshake era).
+    Elicit,
+    /// With an `input_required` result (2026-07-28).
+    InputRequired,
+}
+
+/// What the gateway knows of the client behind a call, for approvals.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSide {
+    /// How its user can be asked.
+    pub asking: Asking,
+    /// A retry carrying a `requestState` this gateway issued, and the answer the client gave
+    /// under [`INPUT_KEY`] (`None` when it sent none).
+    pub resume: Option<(String, Option<Value>)>,
+}
+
+/// A held call's way back to its client while it waits.
+pub struct ClientLine {
+    /// Where the answer, progress and questions go.
+    pub reply: Reply,
+    /// The client's `progressToken`, if it sent one: progress notifications keep it from
+    /// timing out while the call waits.
+    pub progress_token: Option<Value>,
+    /// Sends an `elicitation/create` with these params to the client and resolves to its
+    /// result (or why there is none). `None` when the client cannot be asked this way.
+    pub elicit: Option<Box<dyn FnOnce(Value) -> BoxFuture<'static, Result<Value, String>> + Send>>,
+    /// Cancelled when the client cancels the call.
+    pub cancel: CancellationToken,
+}
+
+impl std::fmt::Debug for ClientLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientLine")
+            .field("progress_token", &self.progress_token)
+            .field("elicit", &self.elicit.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A call waiting for its approval.
+#[derive(Debug)]
+pub struct Held {
+    id: String,
+    era: Era,
+    tool: String,
+    digest: String,
+    session: String,
+    verdict: warden_policy::Approval,
+    request: Stored,
+    entry: AuditEntry,
+    started: tokio::time::Instant,
+    approvals: Arc<Approvals>,
+}
+
+impl Held {
+    /// The approval's id.
+    pub fn approval_id(&self) -> &str {
+        &self.request.request.id
+    }
+}
+
+/// How often a held call tells its client it is still waiting.
+const HOLD_PROGRESS: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A call on its way upstream: what must be committed or rolled back when it ends, and its
 /// audit record, completed with the upstream's outcome. It carries its own store and log, so it
@@ -158,6 +238,7 @@ pub struct Guard {
     store: Arc<dyn CounterStore>,
     clock: Arc<dyn Clock>,
     audit: Option<(Arc<AuditLog>, Arc<str>)>,
+    approvals: Option<Arc<Approvals>>,
 }
 
 impl Guard {
@@ -172,7 +253,14 @@ impl Guard {
             store,
             clock,
             audit: None,
+            approvals: None,
         }
+    }
+
+    /// Holds calls that need approval in `approvals` (without, such calls are denied).
+    pub fn with_approvals(mut self, approvals: Arc<Approvals>) -> Self {
+        self.approvals = Some(approvals);
+        self
     }
 
     /// Records every decision of this guard in `log`, as calls to `server`.
@@ -195,7 +283,10 @@ impl Guard {
     /// here, atomically, in the counter store) and records the decision. `id` is the client's
     /// raw request id, used for the answer. Any error on this path denies: fail closed. A
     /// denial is answered after its record is durable; an allowed call is recorded when it
-    /// ends ([`Ticket::finish`]).
+    /// ends ([`Ticket::finish`]). A call that needs approval is asked for (see
+    /// docs/approvals.md): answered at once (`async`, or an `input_required` question), or
+    /// returned as [`CallOutcome::Hold`].
+    #[allow(clippy::too_many_arguments)]
     pub async fn check_call(
         &self,
         id: &str,
@@ -204,6 +295,7 @@ impl Guard {
         arguments: &Value,
         who: &Principal,
         session: &str,
+        client: &ClientSide,
     ) -> CallOutcome {
         let started = tokio::time::Instant::now();
         let call = Call {
@@ -234,30 +326,58 @@ impl Guard {
                 );
             }
             Verdict::Approve(a) => {
-                // Approvals are not built yet: an approval rule holds nothing and denies, saying so.
-                let reason = format!(
-                    "{} — approval is required for this call, and this gateway cannot take approvals yet, so it is denied",
-                    a.reason
-                );
-                let text = deny(id, era, "approval_required", &a.rule, &reason, None);
-                return CallOutcome::Answer(
-                    self.answer(entry, started, "approval_required", &a.rule, &reason, text)
-                        .await,
-                );
+                let call = CallRef {
+                    id,
+                    era,
+                    tool,
+                    arguments,
+                    who,
+                    session,
+                };
+                return self
+                    .approval(&policy, a, call, client, entry, started)
+                    .await;
             }
             Verdict::Allow(allowed) => allowed,
         };
-        if let Some((log, _)) = &self.audit
-            && !log.accepting()
-        {
-            let reason = "the gateway's audit log cannot be written right now, so calls are denied (fail closed); try again shortly";
-            let text = deny(id, era, "deny", &allowed.rule, reason, None);
-            entry.decision = Some("deny".into());
-            entry.rule = Some(allowed.rule.clone());
-            entry.reason = Some(reason.into());
-            log.record_nowait(entry);
+        if let Some(text) = self.closed_log(&mut entry, id, era, &allowed.rule) {
             return CallOutcome::Answer(text);
         }
+        match self.reserve(&entry, started, id, era, tool, &allowed).await {
+            Ok(reservation) => {
+                CallOutcome::Forward(self.ticket(entry, "allow", &allowed.rule, reservation, started))
+            }
+            Err(text) => CallOutcome::Answer(text),
+        }
+    }
+
+    /// Fail closed while the audit log cannot be written: the denial, if it must be given.
+    fn closed_log(&self, entry: &mut AuditEntry, id: &str, era: Era, rule: &str) -> Option<String> {
+        let (log, _) = self.audit.as_ref()?;
+        if log.accepting() {
+            return None;
+        }
+        let reason = "the gateway's audit log cannot be written right now, so calls are denied (fail closed); try again shortly";
+        let text = deny(id, era, "deny", rule, reason, None);
+        let mut entry = std::mem::take(entry);
+        entry.decision = Some("deny".into());
+        entry.rule = Some(rule.to_owned());
+        entry.reason = Some(reason.into());
+        log.record_nowait(entry);
+        Some(text)
+    }
+
+    /// Reserves the limits of an allowed call, atomically. `Err` is the answer refusing it
+    /// (already recorded): a limit without room, or a store error (fail closed).
+    async fn reserve(
+        &self,
+        entry: &AuditEntry,
+        started: tokio::time::Instant,
+        id: &str,
+        era: Era,
+        tool: &str,
+        allowed: &Allowed,
+    ) -> Result<Option<(Reservation, Arc<dyn CounterStore>)>, String> {
         let checks: Vec<LimitCheck> = allowed
             .limits
             .iter()
@@ -268,53 +388,522 @@ impl Guard {
                 amount: l.amount,
             })
             .collect();
-        let reservation = if checks.is_empty() {
-            None
-        } else {
-            match self.store.reserve(&checks, self.clock.now_ms()).await {
-                Ok(ReserveOutcome::Reserved(r)) => Some((r, self.store.clone())),
-                Ok(ReserveOutcome::Exceeded {
-                    index,
-                    retry_after_ms,
-                    ..
-                }) => {
-                    let limit = &allowed.limits[index];
-                    let reason = limit_reason(tool, limit, retry_after_ms);
-                    let text = deny(
-                        id,
-                        era,
-                        "rate_limited",
-                        &limit.rule,
-                        &reason,
-                        retry_after_ms,
-                    );
-                    return CallOutcome::Answer(
-                        self.answer(entry, started, "rate_limited", &limit.rule, &reason, text)
-                            .await,
-                    );
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, tool, "counter store failed; denying (fail closed)");
-                    let reason = "the gateway could not check this tool's limits (state store error), so the call is denied; try again shortly";
-                    let text = deny(id, era, "deny", &allowed.rule, reason, None);
-                    return CallOutcome::Answer(
-                        self.answer(entry, started, "deny", &allowed.rule, reason, text)
-                            .await,
-                    );
-                }
+        if checks.is_empty() {
+            return Ok(None);
+        }
+        match self.store.reserve(&checks, self.clock.now_ms()).await {
+            Ok(ReserveOutcome::Reserved(r)) => Ok(Some((r, self.store.clone()))),
+            Ok(ReserveOutcome::Exceeded {
+                index,
+                retry_after_ms,
+                ..
+            }) => {
+                let limit = &allowed.limits[index];
+                let reason = limit_reason(tool, limit, retry_after_ms);
+                let text = deny(id, era, "rate_limited", &limit.rule, &reason, retry_after_ms);
+                Err(self
+                    .answer(entry.clone(), started, "rate_limited", &limit.rule, &reason, text)
+                    .await)
             }
-        };
-        entry.decision = Some("allow".into());
-        entry.rule = Some(allowed.rule.clone());
-        CallOutcome::Forward(Ticket {
-            tool: tool.to_owned(),
+            Err(e) => {
+                tracing::error!(error = %e, tool, "counter store failed; denying (fail closed)");
+                let reason = "the gateway could not check this tool's limits (state store error), so the call is denied; try again shortly";
+                let text = deny(id, era, "deny", &allowed.rule, reason, None);
+                Err(self
+                    .answer(entry.clone(), started, "deny", &allowed.rule, reason, text)
+                    .await)
+            }
+        }
+    }
+
+    fn ticket(
+        &self,
+        mut entry: AuditEntry,
+        decision: &str,
+        rule: &str,
+        reservation: Option<(Reservation, Arc<dyn CounterStore>)>,
+        started: tokio::time::Instant,
+    ) -> Ticket {
+        entry.decision = Some(decision.into());
+        entry.rule = Some(rule.to_owned());
+        Ticket {
+            tool: entry.tool.clone().unwrap_or_default(),
             reservation,
             record: self
                 .audit
                 .as_ref()
                 .map(|(log, _)| Box::new((entry, log.clone()))),
             started,
-        })
+        }
+    }
+
+    /// Step 7 of the evaluation: the call needs approval.
+    async fn approval(
+        &self,
+        policy: &Policy,
+        verdict: warden_policy::Approval,
+        call: CallRef<'_>,
+        client: &ClientSide,
+        mut entry: AuditEntry,
+        started: tokio::time::Instant,
+    ) -> CallOutcome {
+        let CallRef {
+            id,
+            era,
+            tool,
+            arguments,
+            who,
+            session,
+        } = call;
+        let Some(approvals) = self.approvals.clone() else {
+            let reason = format!(
+                "{} — this gateway keeps no approval inbox, so calls that need approval are denied",
+                verdict.reason
+            );
+            let text = deny(id, era, "deny", &verdict.rule, &reason, None);
+            return CallOutcome::Answer(
+                self.answer(entry, started, "deny", &verdict.rule, &reason, text)
+                    .await,
+            );
+        };
+        if let Some(text) = self.closed_log(&mut entry, id, era, &verdict.rule) {
+            return CallOutcome::Answer(text);
+        }
+        let digest = warden_policy::arguments_digest(arguments);
+        let key = ClaimKey {
+            grant: &who.grant,
+            tool,
+            digest: &digest,
+        };
+        let store_failed = |e: &dyn std::fmt::Display| {
+            tracing::error!(error = %e, tool, "approval store failed; denying (fail closed)");
+            "the gateway could not read or write its approvals (state store error), so the call is denied; try again shortly".to_owned()
+        };
+
+        // A retry answering this gateway's question.
+        if let Some((state, answer)) = &client.resume {
+            let opened = approvals.sealer().open(state, key, approvals.now_ms());
+            let sealed = match opened {
+                Ok(s) => s,
+                Err(e) => {
+                    let reason = e.to_string();
+                    entry.detail = Some(json!({"request_state": "refused"}).to_string());
+                    let text = error_response(Some(id), ErrorCode::InvalidParams, &reason, None);
+                    return CallOutcome::Answer(
+                        self.answer(entry, started, "deny", &verdict.rule, &reason, text)
+                            .await,
+                    );
+                }
+            };
+            return self
+                .resumed(&approvals, verdict, call, client, sealed, answer.as_ref(), key, entry, started)
+                .await;
+        }
+
+        // A standing approval covers identical calls (`valid_for`), or the retry of an
+        // `async` call that has been approved. Limits first, so a call refused by them does
+        // not use the approval up.
+        let reservation = match self.reserve(&entry, started, id, era, tool, &verdict.then).await {
+            Ok(r) => r,
+            Err(text) => return CallOutcome::Answer(text),
+        };
+        match approvals.claim(key, None, session, id).await {
+            Ok(Some(a)) => {
+                entry.detail = Some(json!({"approval": a.request.id}).to_string());
+                return CallOutcome::Forward(self.ticket(entry, "approved", &verdict.rule, reservation, started));
+            }
+            Ok(None) => release(reservation).await,
+            Err(e) => {
+                release(reservation).await;
+                let reason = store_failed(&e);
+                let text = deny(id, era, "deny", &verdict.rule, &reason, None);
+                return CallOutcome::Answer(
+                    self.answer(entry, started, "deny", &verdict.rule, &reason, text)
+                        .await,
+                );
+            }
+        }
+
+        // A new request.
+        let capture = policy.audit_capture(tool);
+        let shown = warden_policy::redact(arguments, capture.redact);
+        let server = self.server_name();
+        let request = approvals
+            .request(NewRequest {
+                verdict: &verdict,
+                identity: &who.identity,
+                grant: &who.grant,
+                server: &server,
+                session,
+                tool,
+                digest: &digest,
+                shown_arguments: &shown,
+            })
+            .await;
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => {
+                let reason = store_failed(&e);
+                let text = deny(id, era, "deny", &verdict.rule, &reason, None);
+                return CallOutcome::Answer(
+                    self.answer(entry, started, "deny", &verdict.rule, &reason, text)
+                        .await,
+                );
+            }
+        };
+        let approval_id = request.request.id.clone();
+        entry.detail = Some(json!({"approval": approval_id}).to_string());
+        let settings = &verdict.settings;
+        if client.asking == Asking::InputRequired && settings.asks_user() {
+            let state = approvals.sealer().seal(&SealedState {
+                approval: approval_id.clone(),
+                grant: who.grant.clone(),
+                tool: tool.to_owned(),
+                digest: digest.clone(),
+                expires_ms: request.request.expires_ms,
+            });
+            let text = input_required(id, &request, &state);
+            return CallOutcome::Answer(
+                self.answer(entry, started, "approval_required", &verdict.rule, &verdict.reason, text)
+                    .await,
+            );
+        }
+        if settings.mode == warden_policy::ApprovalMode::Async {
+            let reason = format!(
+                "{}. Approval {approval_id} is pending: an approver can answer it with `warden approvals approve {approval_id}`; once it is approved, call this tool again with exactly the same arguments (it expires at {})",
+                verdict.reason,
+                crate::approvals::rfc3339(request.request.expires_ms)
+            );
+            let text = denial_result(
+                id,
+                era,
+                &Decision {
+                    decision: "approval_required",
+                    rule: &verdict.rule,
+                    reason: &reason,
+                    retry_after_ms: None,
+                    approval_id: Some(&approval_id),
+                },
+            );
+            return CallOutcome::Answer(
+                self.answer(entry, started, "approval_required", &verdict.rule, &reason, text)
+                    .await,
+            );
+        }
+        CallOutcome::Hold(Box::new(Held {
+            id: id.to_owned(),
+            era,
+            tool: tool.to_owned(),
+            digest,
+            session: session.to_owned(),
+            verdict,
+            request,
+            entry,
+            started,
+            approvals,
+        }))
+    }
+
+    /// A retry carrying a `requestState` this gateway issued (already opened and checked
+    /// against the call): take the client's answer, then go by where the approval stands.
+    #[allow(clippy::too_many_arguments)]
+    async fn resumed(
+        &self,
+        approvals: &Arc<Approvals>,
+        verdict: warden_policy::Approval,
+        call: CallRef<'_>,
+        client: &ClientSide,
+        sealed: SealedState,
+        answer: Option<&Value>,
+        key: ClaimKey<'_>,
+        mut entry: AuditEntry,
+        started: tokio::time::Instant,
+    ) -> CallOutcome {
+        let CallRef { id, era, session, .. } = call;
+        let approval_id = sealed.approval.clone();
+        entry.detail = Some(json!({"approval": approval_id}).to_string());
+        if let Some(answer) = answer {
+            let (approve, comment) = elicit_answer(answer);
+            let given = approvals
+                .answer(
+                    &approval_id,
+                    &Answer {
+                        approve,
+                        by: Answerer::User,
+                        comment,
+                        valid_for: None,
+                    },
+                )
+                .await;
+            match given {
+                Ok(_) | Err(AnswerError::AlreadyDecided { .. }) => {}
+                Err(e) => {
+                    let reason = e.to_string();
+                    let text = deny(id, era, "deny", &verdict.rule, &reason, None);
+                    return CallOutcome::Answer(
+                        self.answer(entry, started, "deny", &verdict.rule, &reason, text)
+                            .await,
+                    );
+                }
+            }
+        }
+        let current = match approvals.store().get(&approval_id).await {
+            Ok(Some(a)) => a,
+            Ok(None) | Err(_) => {
+                let reason = format!("approval {approval_id} could not be read; call the tool again without requestState");
+                let text = deny(id, era, "deny", &verdict.rule, &reason, None);
+                return CallOutcome::Answer(
+                    self.answer(entry, started, "deny", &verdict.rule, &reason, text)
+                        .await,
+                );
+            }
+        };
+        match current.status_at(approvals.now_ms()) {
+            ApprovalStatus::Approved => {
+                let reservation = match self.reserve(&entry, started, id, era, call.tool, &verdict.then).await {
+                    Ok(r) => r,
+                    Err(text) => return CallOutcome::Answer(text),
+                };
+                match approvals.claim(key, Some(&approval_id), session, id).await {
+                    Ok(Some(_)) => CallOutcome::Forward(self.ticket(entry, "approved", &verdict.rule, reservation, started)),
+                    other => {
+                        release(reservation).await;
+                        if let Err(e) = other {
+                            tracing::error!(error = %e, "approval store failed on a retry");
+                        }
+                        let reason = format!(
+                            "requestState was already used: approval {approval_id} covered one call; call the tool again without it to ask again"
+                        );
+                        let text = error_response(Some(id), ErrorCode::InvalidParams, &reason, None);
+                        CallOutcome::Answer(
+                            self.answer(entry, started, "deny", &verdict.rule, &reason, text)
+                                .await,
+                        )
+                    }
+                }
+            }
+            ApprovalStatus::Pending => {
+                // No answer yet: ask again with the same question.
+                if client.asking == Asking::InputRequired {
+                    let state = approvals.sealer().seal(&sealed);
+                    let text = input_required(id, &current, &state);
+                    return CallOutcome::Answer(
+                        self.answer(entry, started, "approval_required", &verdict.rule, &verdict.reason, text)
+                            .await,
+                    );
+                }
+                let reason = format!("{}. Approval {approval_id} is still pending", verdict.reason);
+                let text = denial_result(
+                    id,
+                    era,
+                    &Decision {
+                        decision: "approval_required",
+                        rule: &verdict.rule,
+                        reason: &reason,
+                        retry_after_ms: None,
+                        approval_id: Some(&approval_id),
+                    },
+                );
+                CallOutcome::Answer(
+                    self.answer(entry, started, "approval_required", &verdict.rule, &reason, text)
+                        .await,
+                )
+            }
+            status => {
+                let text = self.refused(entry, started, id, era, &verdict.rule, &current, status).await;
+                CallOutcome::Answer(text)
+            }
+        }
+    }
+
+    /// The answer to a call whose approval was denied or expired, recorded as `rejected` or
+    /// `expired`.
+    #[allow(clippy::too_many_arguments)]
+    async fn refused(
+        &self,
+        entry: AuditEntry,
+        started: tokio::time::Instant,
+        id: &str,
+        era: Era,
+        rule: &str,
+        a: &Stored,
+        status: ApprovalStatus,
+    ) -> String {
+        let approval_id = a.request.id.as_str();
+        let (decision, reason) = if status == ApprovalStatus::Denied {
+            let by = a.decided_by.as_deref().unwrap_or("an approver");
+            let reason = match a.comment.as_deref().filter(|c| !c.trim().is_empty()) {
+                Some(c) => format!("approval {approval_id} was denied by {by}: {c}"),
+                None => format!("approval {approval_id} was denied by {by}"),
+            };
+            ("rejected", reason)
+        } else {
+            let waited = a.request.expires_ms.saturating_sub(a.request.created_ms);
+            (
+                "expired",
+                format!(
+                    "approval {approval_id} expired: nobody answered within {}",
+                    human_ms(waited)
+                ),
+            )
+        };
+        let text = denial_result(
+            id,
+            era,
+            &Decision {
+                decision,
+                rule,
+                reason: &reason,
+                retry_after_ms: None,
+                approval_id: Some(approval_id),
+            },
+        );
+        self.answer(entry, started, decision, rule, &reason, text)
+            .await
+    }
+
+    /// Waits for a held call's approval while keeping its client informed, asking the user
+    /// through `line.elicit` when the rule lets the user answer. Returns what to do with the
+    /// call: forward it, or answer it; `None` when the client cancelled or went away (the call
+    /// is recorded as cancelled; the request stays in the inbox until answered or expired).
+    pub async fn hold(&self, held: Held, line: ClientLine) -> Option<CallOutcome> {
+        let Held {
+            id,
+            era,
+            tool,
+            digest,
+            session,
+            verdict,
+            request,
+            mut entry,
+            started,
+            approvals,
+        } = held;
+        let approval_id = request.request.id.clone();
+        let expires_ms = request.request.expires_ms;
+        let mut rx = approvals.subscribe(&approval_id, expires_ms);
+        let mut asking: Option<BoxFuture<'static, Result<Value, String>>> = match line.elicit {
+            Some(elicit) if verdict.settings.asks_user() => {
+                Some(elicit(elicitation_params(&request)))
+            }
+            _ => None,
+        };
+        let until_deadline = std::time::Duration::from_millis(expires_ms.saturating_sub(approvals.now_ms()));
+        let deadline = tokio::time::Instant::now() + until_deadline;
+        let mut ticks = tokio::time::interval(HOLD_PROGRESS);
+        let mut progress = 0u64;
+        let outcome: Stored = loop {
+            if let Some(a) = rx.borrow_and_update().clone() {
+                break a;
+            }
+            tokio::select! {
+                _ = line.cancel.cancelled() => {
+                    entry.decision = Some("approval_required".into());
+                    entry.rule = Some(verdict.rule.clone());
+                    entry.outcome = Some("cancelled".into());
+                    self.record_quietly(entry, started).await;
+                    return None;
+                }
+                _ = line.reply.closed() => {
+                    entry.decision = Some("approval_required".into());
+                    entry.rule = Some(verdict.rule.clone());
+                    entry.outcome = Some("cancelled".into());
+                    self.record_quietly(entry, started).await;
+                    return None;
+                }
+                answer = async { asking.as_mut().expect("guarded by the branch condition").await }, if asking.is_some() => {
+                    asking = None;
+                    match answer {
+                        Ok(result) => {
+                            let (approve, comment) = elicit_answer(&result);
+                            let given = approvals.answer(&approval_id, &Answer { approve, by: Answerer::User, comment, valid_for: None }).await;
+                            match given {
+                                Ok(a) => break a,
+                                Err(e) => tracing::info!(error = %e, "the user's answer was not taken"),
+                            }
+                        }
+                        // The client could not ask (an error, or no such capability after
+                        // all): keep waiting for the other approvers.
+                        Err(why) => tracing::info!(error = %why, approval = %approval_id, "the client did not answer the approval question"),
+                    }
+                }
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        // Nobody watches any more (should not happen): read the store.
+                        match approvals.store().get(&approval_id).await {
+                            Ok(Some(a)) if a.status != ApprovalStatus::Pending => break a,
+                            _ => tokio::time::sleep(crate::approvals::POLL).await,
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    if let Err(e) = approvals.sweep().await {
+                        tracing::warn!(error = %e, "could not expire approvals");
+                    }
+                    match approvals.store().get(&approval_id).await {
+                        Ok(Some(a)) if a.status != ApprovalStatus::Pending => break a,
+                        _ => tokio::time::sleep(crate::approvals::POLL).await,
+                    }
+                }
+                _ = ticks.tick() => {
+                    if let Some(token) = &line.progress_token {
+                        progress += 1;
+                        let left = expires_ms.saturating_sub(approvals.now_ms());
+                        let note = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {
+                            "progressToken": token,
+                            "progress": progress,
+                            "message": format!("waiting for approval {approval_id} (expires in {})", human_ms(left)),
+                        }});
+                        let _ = line.reply.send(note.to_string()).await;
+                    }
+                }
+            }
+        };
+        match outcome.status {
+            ApprovalStatus::Approved => {
+                let key = ClaimKey {
+                    grant: entry.grant.as_deref().unwrap_or_default(),
+                    tool: &tool,
+                    digest: &digest,
+                };
+                let grant = entry.grant.clone().unwrap_or_default();
+                let key = ClaimKey { grant: &grant, ..key };
+                let reservation = match self.reserve(&entry, started, &id, era, &tool, &verdict.then).await {
+                    Ok(r) => r,
+                    Err(text) => return Some(CallOutcome::Answer(text)),
+                };
+                match approvals.claim(key, Some(&approval_id), &session, &id).await {
+                    Ok(Some(_)) => Some(CallOutcome::Forward(self.ticket(entry, "approved", &verdict.rule, reservation, started))),
+                    other => {
+                        release(reservation).await;
+                        if let Err(e) = other {
+                            tracing::error!(error = %e, "approval store failed while claiming");
+                        }
+                        let reason = format!("approval {approval_id} was approved but already used by an identical call; call again to ask anew");
+                        let text = deny(&id, era, "deny", &verdict.rule, &reason, None);
+                        Some(CallOutcome::Answer(self.answer(entry, started, "deny", &verdict.rule, &reason, text).await))
+                    }
+                }
+            }
+            status => Some(CallOutcome::Answer(
+                self.refused(entry, started, &id, era, &verdict.rule, &outcome, status)
+                    .await,
+            )),
+        }
+    }
+
+    async fn record_quietly(&self, mut entry: AuditEntry, started: tokio::time::Instant) {
+        if let Some((log, _)) = &self.audit {
+            entry.latency_us = Some(started.elapsed().as_micros() as u64);
+            let _ = log.record(entry).await;
+        }
+    }
+
+    /// The server this guard's calls go to, as the audit log names it.
+    fn server_name(&self) -> String {
+        self.audit
+            .as_ref()
+            .map_or_else(|| "upstream".to_owned(), |(_, s)| s.to_string())
     }
 
     /// Answers a call to a tool the upstream does not list, recording it with decision
@@ -415,6 +1004,90 @@ impl Guard {
     }
 }
 
+/// The parts of a call the approval steps need.
+#[derive(Debug, Clone, Copy)]
+struct CallRef<'a> {
+    id: &'a str,
+    era: Era,
+    tool: &'a str,
+    arguments: &'a Value,
+    who: &'a Principal,
+    session: &'a str,
+}
+
+/// Gives back a reservation the call will not use.
+async fn release(reservation: Option<(Reservation, Arc<dyn CounterStore>)>) {
+    if let Some((r, store)) = reservation
+        && let Err(e) = store.rollback(&r).await
+    {
+        tracing::warn!(error = %e, "could not roll back a reservation");
+    }
+}
+
+/// Reads an elicitation result: approve on `accept`, deny on `decline` or `cancel` (or
+/// anything else); the `comment` field of the content, if any.
+fn elicit_answer(result: &Value) -> (bool, Option<String>) {
+    let approve = result.get("action").and_then(Value::as_str) == Some("accept");
+    let comment = result
+        .pointer("/content/comment")
+        .and_then(Value::as_str)
+        .filter(|c| !c.trim().is_empty())
+        .map(str::to_owned)
+        .or_else(|| match result.get("action").and_then(Value::as_str) {
+            Some("cancel") => Some("the user dismissed the question".to_owned()),
+            _ => None,
+        });
+    (approve, comment)
+}
+
+/// What the human at the client is shown: the server, the tool, the arguments and the rule.
+pub(crate) fn elicitation_params(a: &Stored) -> Value {
+    let r = &a.request;
+    let mut args = r.arguments.clone();
+    if args.len() > 2000 {
+        let mut cut = 2000;
+        while !args.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        args.truncate(cut);
+        args.push('…');
+    }
+    let message = format!(
+        "Approve this tool call?
+
+Server: {}
+Tool: {}
+Arguments: {}
+Rule: {} ({})
+
+Accept to approve it, decline to deny it. Approval {} expires at {}.",
+        crate::text::printable(&r.server),
+        crate::text::printable(&r.tool),
+        args,
+        r.rule,
+        r.reason,
+        r.id,
+        crate::approvals::rfc3339(r.expires_ms)
+    );
+    json!({
+        "message": message,
+        "requestedSchema": {
+            "type": "object",
+            "properties": {
+                "comment": {"type": "string", "title": "Comment", "description": "Optional: why (kept in the audit log)"}
+            }
+        }
+    })
+}
+
+/// The 2026-07-28 question: an `input_required` result asking the user, with the sealed state.
+fn input_required(id: &str, a: &Stored, state: &str) -> String {
+    let mut params = elicitation_params(a);
+    params["mode"] = "form".into();
+    let requests = json!({INPUT_KEY: {"method": "elicitation/create", "params": params}});
+    input_required_result(id, &requests, state)
+}
+
 fn deny(
     id: &str,
     era: Era,
@@ -431,6 +1104,7 @@ fn deny(
             rule,
             reason,
             retry_after_ms: retry,
+            approval_id: None,
         },
     )
 }

@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod aggregate;
+pub mod approvals;
 pub mod audit;
 pub mod audit_view;
 pub mod clock;
@@ -25,6 +26,7 @@ pub mod relay;
 pub mod team;
 pub mod text;
 pub mod upstream;
+pub mod webhook;
 
 pub use audit::{AuditLog, AuditSettings, Durability, OnFailure};
 pub use clock::{Clock, SystemClock};

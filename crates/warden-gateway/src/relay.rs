@@ -23,13 +23,16 @@ use warden_protocol::{
     META_PROTOCOL_VERSION, MODERN_VERSION, Message, error_response,
 };
 
-use crate::guard::{CallOutcome, Guard, Outcome, Principal, Ticket};
+use tokio_util::sync::CancellationToken;
+
+use crate::approvals::{INPUT_KEY, STATE_PREFIX};
+use crate::guard::{Asking, CallOutcome, ClientLine, ClientSide, Guard, Outcome, Principal, Ticket};
 
 /// Who sends a message and what decides it: the guard of their grant, the principal counters
 /// are keyed by, and the session key for counters of scope `session`. It travels with each
 /// message, so one relay can serve many callers (the stateless endpoint) and a reload can give
 /// a session a new guard between two calls.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Caller {
     /// Policy, counters and clock of this caller's grant.
     pub guard: Arc<Guard>,
@@ -37,6 +40,11 @@ pub struct Caller {
     pub who: Principal,
     /// Session key for counters of scope `session`.
     pub session: String,
+    /// The capabilities a handshake-era client declared in an `initialize` the transport
+    /// answered itself (a session on a shared upstream); `None` when the relay sees the
+    /// client's `initialize` (it learns them there) or the client is 2026-07-28 (they come
+    /// with each request).
+    pub declared: Option<Arc<Value>>,
 }
 
 /// Where a message for the client goes. Each request carries its own; for stdio they are all
@@ -95,6 +103,17 @@ struct State {
     closed: Option<String>,
     catalog: Catalog,
     parked: HashMap<String, Parked>,
+    /// The capabilities in the client's `initialize`, once the relay has carried it.
+    client_capabilities: Option<Value>,
+    /// Requests the upstream sent the client, by the id the client knows them by: the
+    /// upstream's own id, to answer with.
+    server_requests: HashMap<u64, String>,
+    /// The gateway's own questions to the client (approvals), by id: the session asked and
+    /// where the answer goes. Never forwarded upstream.
+    asks: HashMap<u64, (Box<str>, oneshot::Sender<String>)>,
+    /// Calls held for approval, by session and client id: cancelled by the client's
+    /// `notifications/cancelled`.
+    held: HashMap<(Box<str>, Box<str>), CancellationToken>,
 }
 
 /// A call from a 2026-07-28 client whose handshake-era upstream asked the client something
@@ -181,6 +200,9 @@ pub struct Relay {
     mode: std::sync::Mutex<Mode>,
     handshake: Mutex<()>,
     next_id: AtomicU64,
+    /// Ids of requests sent to the client (the upstream's, renumbered, and the gateway's own),
+    /// from one counter so they can never collide.
+    next_down: AtomicU64,
 }
 
 /// Options of a relay.
@@ -208,6 +230,7 @@ impl Relay {
             mode: std::sync::Mutex::new(Mode::Unknown),
             handshake: Mutex::new(()),
             next_id: AtomicU64::new(1),
+            next_down: AtomicU64::new(1),
         })
     }
 
@@ -232,9 +255,8 @@ impl Relay {
             }
         };
         match &msg.kind {
-            Kind::Response { .. } => {
-                // The client answering a server request: ids are the upstream's own.
-                self.send_upstream(msg.raw.to_owned()).await;
+            Kind::Response { id, .. } => {
+                self.client_response(&msg, id.map(|i| i.get()), caller).await;
                 None
             }
             Kind::Notification { method } => {
@@ -245,6 +267,62 @@ impl Relay {
                 self.client_request(&msg, id.get(), method, reply, caller)
                     .await
             }
+        }
+    }
+
+    /// The client answering a request sent to it: the gateway's own question (consumed here,
+    /// never forwarded), or the upstream's, sent back under the upstream's id.
+    async fn client_response(&self, msg: &Message<'_>, id: Option<&str>, caller: &Caller) {
+        let Some(down) = id.and_then(|i| i.parse::<u64>().ok()) else {
+            tracing::debug!("client response with an id the gateway never sent; dropped");
+            return;
+        };
+        let (ask, upstream_id) = {
+            let mut st = self.state();
+            let ask = match st.asks.get(&down) {
+                Some((session, _)) if **session == *caller.session => st.asks.remove(&down),
+                _ => None,
+            };
+            let upstream_id = match ask {
+                Some(_) => None,
+                None => st.server_requests.remove(&down),
+            };
+            (ask, upstream_id)
+        };
+        if let Some((_, tx)) = ask {
+            let _ = tx.send(msg.raw.to_owned());
+            return;
+        }
+        match upstream_id.and_then(|u| restore_id(msg.raw, &u)) {
+            Some(out) => self.send_upstream(out).await,
+            None => tracing::debug!("client response for no request in flight; dropped"),
+        }
+    }
+
+    /// Sends the client a request of the gateway's own on `reply` and waits for its result.
+    async fn ask_client(
+        self: Arc<Self>,
+        reply: Reply,
+        session: String,
+        method: &'static str,
+        params: Value,
+    ) -> Result<Value, String> {
+        let (tx, rx) = oneshot::channel();
+        let down = self.next_down.fetch_add(1, Ordering::Relaxed);
+        self.state()
+            .asks
+            .insert(down, (session.into_boxed_str(), tx));
+        let msg = serde_json::json!({"jsonrpc": "2.0", "id": down, "method": method, "params": params});
+        if reply.send(msg.to_string()).await.is_err() {
+            self.state().asks.remove(&down);
+            return Err("the client is gone".into());
+        }
+        let raw = rx.await.map_err(|_| "no answer".to_owned())?;
+        let v: Value = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
+        match (v.get("result"), v.get("error")) {
+            (Some(r), _) => Ok(r.clone()),
+            (None, Some(e)) => Err(format!("the client refused: {e}")),
+            _ => Err("an answer with neither result nor error".into()),
         }
     }
 
@@ -269,6 +347,14 @@ impl Relay {
     fn translate_cancel(&self, msg: &Message<'_>, caller: &Caller) -> Option<String> {
         let params: Value = serde_json::from_str(msg.params?.get()).ok()?;
         let client_id = serde_json::to_string(params.get("requestId")?).ok()?;
+        let held = self
+            .state()
+            .held
+            .remove(&(caller.session.as_str().into(), client_id.as_str().into()));
+        if let Some(cancel) = held {
+            cancel.cancel();
+            return None;
+        }
         let upstream_id = {
             let st = self.state();
             st.pending
@@ -382,7 +468,8 @@ impl Relay {
                     let _ = reply.send(answer).await;
                     return None;
                 }
-                match caller
+                let client = self.client_side(msg, era, caller);
+                let outcome = caller
                     .guard
                     .check_call(
                         id,
@@ -391,14 +478,34 @@ impl Relay {
                         &params.arguments,
                         &caller.who,
                         &caller.session,
+                        &client,
                     )
-                    .await
-                {
+                    .await;
+                // A retry answering the gateway's own question: the upstream never sees the
+                // state or the answer.
+                let stripped = client
+                    .resume
+                    .as_ref()
+                    .and_then(|_| warden_protocol::remove_params(msg, &["requestState", "inputResponses"]));
+                match outcome {
                     CallOutcome::Answer(answer) => {
                         let _ = reply.send(answer).await;
                         return None;
                     }
-                    CallOutcome::Forward(ticket) => What::Call(ticket),
+                    CallOutcome::Forward(ticket) => match &stripped {
+                        Some(text) => {
+                            let m = warden_protocol::parse(text).ok()?;
+                            return self
+                                .forward_client_request(&m, &mode, What::Call(ticket), id, era, method, reply, caller)
+                                .await;
+                        }
+                        None => What::Call(ticket),
+                    },
+                    CallOutcome::Hold(held) => {
+                        let raw = stripped.unwrap_or_else(|| msg.raw.to_owned());
+                        self.spawn_hold(*held, raw, msg, client.asking, mode, era, reply, caller);
+                        return None;
+                    }
                 }
             }
             "tools/list" => What::List {
@@ -408,15 +515,123 @@ impl Relay {
                     .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
                     .is_some_and(|p| p.get("cursor").is_some()),
             },
-            "initialize" => What::Initialize {
-                params: msg
+            "initialize" => {
+                let params: Value = msg
                     .params
                     .and_then(|p| serde_json::from_str(p.get()).ok())
-                    .unwrap_or(Value::Null),
-            },
+                    .unwrap_or(Value::Null);
+                self.state().client_capabilities = params.get("capabilities").cloned();
+                What::Initialize { params }
+            }
             _ => What::Plain,
         };
-        let out = match &mode {
+        self.forward_client_request(msg, &mode, what, id, era, method, reply, caller)
+            .await
+    }
+
+    /// How the user behind a call can be asked, and the retry state it carries, if ours.
+    fn client_side(&self, msg: &Message<'_>, era: Era, caller: &Caller) -> ClientSide {
+        let has_elicitation = |caps: Option<&Value>| caps.is_some_and(|c| c.get("elicitation").is_some());
+        let asking = if let Some(caps) = &caller.declared {
+            if has_elicitation(Some(caps)) { Asking::Elicit } else { Asking::No }
+        } else if era == Era::Modern {
+            let caps = msg.meta(META_CLIENT_CAPABILITIES);
+            if has_elicitation(caps.as_ref()) { Asking::InputRequired } else { Asking::No }
+        } else if has_elicitation(self.state().client_capabilities.as_ref()) {
+            Asking::Elicit
+        } else {
+            Asking::No
+        };
+        #[derive(serde::Deserialize)]
+        struct Retry {
+            #[serde(rename = "requestState")]
+            request_state: Option<String>,
+            #[serde(rename = "inputResponses")]
+            input_responses: Option<Value>,
+        }
+        let resume = msg
+            .params
+            .and_then(|p| serde_json::from_str::<Retry>(p.get()).ok())
+            .and_then(|r| {
+                let state = r.request_state.filter(|s| s.starts_with(STATE_PREFIX))?;
+                let answer = r.input_responses.and_then(|mut v| v.get_mut(INPUT_KEY).map(Value::take));
+                Some((state, answer))
+            });
+        ClientSide { asking, resume }
+    }
+
+    /// Runs a held call off the caller's task: waits for its approval (asking the user when
+    /// it can), then forwards it or answers it.
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_hold(
+        &self,
+        held: crate::guard::Held,
+        raw: String,
+        msg: &Message<'_>,
+        asking: Asking,
+        mode: Mode,
+        era: Era,
+        reply: &Reply,
+        caller: &Caller,
+    ) {
+        let Some(this) = self.me.upgrade() else { return };
+        let id = msg.id().map(|i| i.get().to_owned()).unwrap_or_else(|| "null".into());
+        let cancel = CancellationToken::new();
+        self.state().held.insert(
+            (caller.session.as_str().into(), id.as_str().into()),
+            cancel.clone(),
+        );
+        let elicit: Option<Box<dyn FnOnce(Value) -> futures::future::BoxFuture<'static, Result<Value, String>> + Send>> =
+            (asking == Asking::Elicit).then(|| {
+                let (relay, reply, session) = (this.clone(), reply.clone(), caller.session.clone());
+                Box::new(move |params: Value| {
+                    Box::pin(relay.ask_client(reply, session, "elicitation/create", params))
+                        as futures::future::BoxFuture<'static, Result<Value, String>>
+                }) as Box<dyn FnOnce(Value) -> _ + Send>
+            });
+        let line = ClientLine {
+            reply: reply.clone(),
+            progress_token: msg.meta("progressToken"),
+            elicit,
+            cancel,
+        };
+        let (reply, caller) = (reply.clone(), caller.clone());
+        tokio::spawn(async move {
+            let outcome = caller.guard.hold(held, line).await;
+            this.state()
+                .held
+                .remove(&(caller.session.as_str().into(), id.as_str().into()));
+            match outcome {
+                None => {}
+                Some(CallOutcome::Answer(text)) => {
+                    let _ = reply.send(text).await;
+                }
+                Some(CallOutcome::Forward(ticket)) => {
+                    let Ok(m) = warden_protocol::parse(&raw) else { return };
+                    this.forward_client_request(&m, &mode, What::Call(ticket), &id, era, "tools/call", &reply, &caller)
+                        .await;
+                }
+                Some(CallOutcome::Hold(_)) => {
+                    tracing::error!("a held call was held again; dropped");
+                }
+            }
+        });
+    }
+
+    /// Forwards a client request (after its decision), translated for the upstream's era.
+    #[allow(clippy::too_many_arguments)]
+    async fn forward_client_request(
+        &self,
+        msg: &Message<'_>,
+        mode: &Mode,
+        what: What,
+        id: &str,
+        era: Era,
+        method: &str,
+        reply: &Reply,
+        caller: &Caller,
+    ) -> Option<u64> {
+        let out = match mode {
             Mode::ToLegacy { .. } => warden_protocol::strip_modern_meta(msg),
             Mode::ToModern {
                 capabilities,
@@ -640,7 +855,16 @@ impl Relay {
                 let bridged = matches!(*self.mode(), Mode::ToLegacy { .. });
                 match &self.server_out {
                     Some(out) if !bridged => {
-                        let _ = out.send(raw.clone()).await;
+                        // Renumbered so the client can never confuse it with a question of
+                        // the gateway's own; the answer goes back under the upstream's id.
+                        let down = self.next_down.fetch_add(1, Ordering::Relaxed);
+                        let upstream_id = msg.id().map(|i| i.get().to_owned());
+                        let renamed = upstream_id.as_ref().and_then(|u| {
+                            let out = warden_protocol::replace_id(&msg, &down.to_string())?;
+                            self.state().server_requests.insert(down, u.clone());
+                            Some(out)
+                        });
+                        let _ = out.send(renamed.unwrap_or_else(|| raw.clone())).await;
                     }
                     _ => {
                         let id = msg.id().map(|i| i.get().to_owned());

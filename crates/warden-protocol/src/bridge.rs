@@ -102,6 +102,25 @@ fn edit_meta(
     })
 }
 
+/// The request without the `params` entries named in `keys` (other entries keep their order
+/// and bytes). `None` when `params` is not an object or has none of them.
+pub fn remove_params(msg: &Message<'_>, keys: &[&str]) -> Option<String> {
+    let params = msg.params?;
+    let entries = serde_json::from_str::<Entries<'_>>(params.get()).ok()?.0;
+    if !entries.iter().any(|(k, _)| keys.contains(&k.as_ref())) {
+        return None;
+    }
+    let kept = entries
+        .into_iter()
+        .filter(|(k, _)| !keys.contains(&k.as_ref()))
+        .map(|(k, v)| (k, Cow::Borrowed(v.get())));
+    Some(replace_span(
+        msg.raw,
+        span_of(msg.raw, params.get()),
+        &write_entries(kept),
+    ))
+}
+
 /// A 2026-07-28 request made legal for a handshake-era upstream: the per-request
 /// `io.modelcontextprotocol/*` keys are removed from `_meta` (dual-era servers refuse them on a
 /// handshake connection). `None` when `params` is not an object.
@@ -199,6 +218,17 @@ mod tests {
             strip_modern_meta(&only_meta).unwrap(),
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#
         );
+    }
+
+    #[test]
+    fn removes_params_entries() {
+        let raw = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","requestState":"s","arguments":{"a":2.50},"inputResponses":{"k":{}}}}"#;
+        let m = crate::parse(raw).unwrap();
+        assert_eq!(
+            remove_params(&m, &["requestState", "inputResponses"]).unwrap(),
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"a":2.50}}}"#
+        );
+        assert!(remove_params(&m, &["nothing"]).is_none());
     }
 
     #[test]

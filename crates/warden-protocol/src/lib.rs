@@ -18,14 +18,16 @@ mod tools;
 
 pub use bridge::{
     add_modern_meta, complete_result, discover_from_initialize, initialize_from_discover,
-    modern_meta, strip_modern_meta,
+    modern_meta, remove_params, strip_modern_meta,
 };
 pub use era::{
     Era, HeaderCheck, LATEST_LEGACY, LEGACY_VERSIONS, META_CLIENT_CAPABILITIES, META_CLIENT_INFO,
     META_PROTOCOL_VERSION, META_SERVER_INFO, MODERN_VERSION, check_headers, request_era,
 };
 pub use message::{IdKey, Kind, Malformed, Message, parse};
-pub use reply::{Decision, ErrorCode, denial_result, error_response, unknown_tool_result};
+pub use reply::{
+    Decision, ErrorCode, denial_result, error_response, input_required_result, unknown_tool_result,
+};
 pub use splice::{replace_id, replace_span, span_of};
 pub use tools::{
     CallParams, ListedTool, call_params, filter_tools_list, prefixed_tools, rename_call,

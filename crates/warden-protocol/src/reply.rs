@@ -7,7 +7,8 @@ use crate::era::Era;
 /// What the gateway decided, as shown to the agent in `_meta["warden/decision"]`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Decision<'a> {
-    /// `"deny"`, `"rate_limited"` or `"approval_required"`.
+    /// `"deny"`, `"rate_limited"`, `"approval_required"` (an approval is pending),
+    /// `"rejected"` (an approver said no) or `"expired"` (nobody answered in time).
     pub decision: &'a str,
     /// JSON Pointer into the policy naming the rule that decided.
     pub rule: &'a str,
@@ -16,6 +17,9 @@ pub struct Decision<'a> {
     /// For limits: milliseconds until the counter has room again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+    /// For approvals: the approval's id, what approvers answer and the agent can quote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<&'a str>,
 }
 
 /// JSON-RPC error codes the gateway uses.
@@ -93,6 +97,22 @@ pub fn denial_result(id: &str, era: Era, decision: &Decision<'_>) -> String {
     format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#)
 }
 
+/// A 2026-07-28 `input_required` result: the client answers `input_requests` (an object of
+/// `{"method", "params"}` requests keyed by name) and retries the same request with the
+/// answers in `inputResponses` and `request_state` echoed as `requestState`.
+pub fn input_required_result(
+    id: &str,
+    input_requests: &serde_json::Value,
+    request_state: &str,
+) -> String {
+    let result = serde_json::json!({
+        "resultType": "input_required",
+        "inputRequests": input_requests,
+        "requestState": request_state,
+    });
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#)
+}
+
 /// The answer to a call of a hidden tool: what the official SDKs answer for a tool that does
 /// not exist (an `isError` result saying `Unknown tool: <name>`), with nothing that says a
 /// policy was involved, so hiding does not leak names.
@@ -118,6 +138,7 @@ mod tests {
             rule: "/tools/connections.refresh/limits/0",
             reason: "rate limit reached",
             retry_after_ms: Some(1500),
+            approval_id: None,
         };
         let out: serde_json::Value =
             serde_json::from_str(&denial_result("\"a\"", Era::Legacy, &d)).unwrap();

@@ -126,6 +126,8 @@ struct SharedConn {
 struct Terminated {
     capabilities: String,
     client_info: Option<String>,
+    /// The capabilities, parsed: whether the gateway may ask the client (approvals).
+    declared: Arc<serde_json::Value>,
 }
 
 #[derive(Debug)]
@@ -392,6 +394,11 @@ impl HttpGateway {
         })
     }
 
+    /// The shared connection's relay, if it is open (nothing is started for this).
+    async fn shared_relay(&self) -> Option<Arc<Relay>> {
+        self.shared.lock().await.relay.clone()
+    }
+
     fn is_shared(&self) -> bool {
         matches!(self.upstream, UpstreamSpec::Command { shared: true, .. })
     }
@@ -654,6 +661,7 @@ impl HttpGateway {
             guard: admitted.guard,
             who: admitted.who,
             session: sid,
+            declared: None,
         };
         session
             .relay
@@ -860,6 +868,7 @@ async fn stateless_post(
         // 2026-07-28 has no sessions: counters of scope `session` are shared by the
         // stateless requests of this endpoint.
         session: "stateless".into(),
+        declared: None,
     };
     relay_request(
         relay,
@@ -930,6 +939,7 @@ async fn session_post(
             guard: admitted.guard,
             who: admitted.who,
             session: sid.clone(),
+            declared: None,
         };
         let mut resp = relay_request(
             relay,
@@ -975,6 +985,7 @@ async fn session_post(
         guard: admitted.guard,
         who: admitted.who,
         session: sid.to_owned(),
+        declared: session.terminated.as_ref().map(|t| t.declared.clone()),
     };
     // A terminated session: the gateway answers `ping` and `initialized` itself and speaks
     // 2026-07-28 for the client on the shared connection.
@@ -989,7 +1000,15 @@ async fn session_post(
                 (Kind::Notification { .. }, Some(m)) if m != "notifications/cancelled" => {
                     return StatusCode::ACCEPTED.into_response();
                 }
-                (Kind::Response { .. }, _) => return StatusCode::ACCEPTED.into_response(),
+                (Kind::Response { .. }, _) => {
+                    // The answer to a question of the gateway's own (an approval); the shared
+                    // connection sends no requests of its own to sessions.
+                    if let Some(relay) = gw.shared_relay().await {
+                        let (tx, _rx) = mpsc::channel(1);
+                        relay.client_message(msg.raw, &tx, &caller).await;
+                    }
+                    return StatusCode::ACCEPTED.into_response();
+                }
                 _ => {}
             }
             warden_protocol::add_modern_meta(
@@ -1100,6 +1119,7 @@ async fn terminated_initialize(
         guard: admitted.guard,
         who: admitted.who,
         session: sid.clone(),
+        declared: None,
     };
     let (tx, mut rx) = mpsc::channel(4);
     relay
@@ -1126,6 +1146,7 @@ async fn terminated_initialize(
         terminated: Some(Terminated {
             capabilities: capabilities.to_string(),
             client_info: client_info.map(|i| i.to_string()),
+            declared: Arc::new(capabilities.clone()),
         }),
         inflight: gw
             .limits

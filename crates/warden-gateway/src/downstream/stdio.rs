@@ -51,6 +51,7 @@ pub async fn serve_stdio(
         guard,
         who: Principal::local(),
         session: format!("stdio-{}", std::process::id()),
+        declared: None,
     };
     let crate::upstream::Conn { tx, mut rx, done } = conn;
     drop(tx);
