@@ -25,6 +25,7 @@ pub mod relay;
 pub mod team;
 pub mod text;
 pub mod upstream;
+pub mod webhook;
 
 pub use audit::{AuditLog, AuditSettings, Durability, OnFailure};
 pub use clock::{Clock, SystemClock};
