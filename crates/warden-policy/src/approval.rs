@@ -130,6 +130,23 @@ pub enum WebhookFormat {
     Slack,
 }
 
+impl crate::Policy {
+    /// Every webhook the policy's approvals announce to (top level and rules), without
+    /// repeats: the gateway refuses a policy naming one when it has no secret to sign with.
+    pub fn approval_webhooks(&self) -> Vec<&Webhook> {
+        let mut out: Vec<&Webhook> = Vec::new();
+        let all = std::iter::once(&self.approval).chain(self.rules.iter().map(|r| &r.approval));
+        for settings in all {
+            if let Some(hook) = &settings.webhook
+                && !out.contains(&hook)
+            {
+                out.push(hook);
+            }
+        }
+        out
+    }
+}
+
 /// Lowercase hex SHA-256 of the canonical JSON of `arguments` (object keys sorted at every
 /// level, no whitespace; absent arguments (`null`) count as `{}`): two calls with the same
 /// arguments have the same digest, whatever order their keys came in.

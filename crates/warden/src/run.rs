@@ -135,6 +135,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let upstream = upstream_spec(&args)?;
+    crate::state::check_webhooks([(args.policy.display().to_string().as_str(), &policy)])?;
     let admin_token = match args.admin_listen {
         Some(_) => Some(crate::audit::admin_token_from_env()?),
         None => None,
@@ -184,8 +185,11 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ),
         _ => None,
     };
+    let approvals = crate::state::start_approvals(&stores, &audit, clock.clone());
     let guard = Arc::new(
-        Guard::fixed(policy, stores.counters.clone(), clock).with_audit(audit.clone(), &args.name),
+        Guard::fixed(policy, stores.counters.clone(), clock)
+            .with_audit(audit.clone(), &args.name)
+            .with_approvals(approvals),
     );
     let limits = Limits::default();
     let code = serve(&args, guard, upstream, limits).await;
