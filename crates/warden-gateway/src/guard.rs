@@ -106,6 +106,7 @@ impl std::fmt::Debug for ClientLine {
 pub struct Held {
     id: String,
     era: Era,
+    grant: String,
     tool: String,
     digest: String,
     session: String,
@@ -593,6 +594,7 @@ impl Guard {
         CallOutcome::Hold(Box::new(Held {
             id: id.to_owned(),
             era,
+            grant: who.grant.clone(),
             tool: tool.to_owned(),
             digest,
             session: session.to_owned(),
@@ -770,6 +772,7 @@ impl Guard {
         let Held {
             id,
             era,
+            grant,
             tool,
             digest,
             session,
@@ -862,12 +865,10 @@ impl Guard {
         match outcome.status {
             ApprovalStatus::Approved => {
                 let key = ClaimKey {
-                    grant: entry.grant.as_deref().unwrap_or_default(),
+                    grant: &grant,
                     tool: &tool,
                     digest: &digest,
                 };
-                let grant = entry.grant.clone().unwrap_or_default();
-                let key = ClaimKey { grant: &grant, ..key };
                 let reservation = match self.reserve(&entry, started, &id, era, &tool, &verdict.then).await {
                     Ok(r) => r,
                     Err(text) => return Some(CallOutcome::Answer(text)),

@@ -172,6 +172,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .record(loaded)
         .await
         .context("cannot write to the audit log")?;
+    let approvals = crate::state::start_approvals(&stores, &audit, clock.clone());
     let admin = match (args.admin_listen, admin_token) {
         (Some(addr), Some(token)) => Some(
             crate::audit::start_admin(
@@ -180,12 +181,16 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 stores.audit.clone(),
                 args.audit_signing_key.as_deref(),
                 clock.clone(),
+                Some(crate::audit::AdminApprovals {
+                    approvals: approvals.clone(),
+                    keys: Some(stores.keys.clone()),
+                    groups: Arc::new(|_: &str| Vec::new()),
+                }),
             )
             .await?,
         ),
         _ => None,
     };
-    let approvals = crate::state::start_approvals(&stores, &audit, clock.clone());
     let guard = Arc::new(
         Guard::fixed(policy, stores.counters.clone(), clock)
             .with_audit(audit.clone(), &args.name)

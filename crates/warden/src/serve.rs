@@ -87,7 +87,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         stores.counters.clone(),
         clock.clone(),
         Some(audit.clone()),
-        Some(approvals),
+        Some(approvals.clone()),
     )
     .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
     let listener = tokio::net::TcpListener::bind(address)
@@ -102,6 +102,25 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 stores.audit.clone(),
                 signing_key.as_deref(),
                 clock.clone(),
+                Some(crate::audit::AdminApprovals {
+                    approvals: approvals.clone(),
+                    keys: Some(stores.keys.clone()),
+                    groups: {
+                        // Group memberships as the configuration in force says.
+                        let team = Arc::downgrade(&team);
+                        Arc::new(move |identity: &str| {
+                            team.upgrade()
+                                .and_then(|t| {
+                                    t.config().identities.get(identity).map(|i| {
+                                        warden_gateway::approvals::Answerer::groups_of(
+                                            &serde_json::Value::Object(i.attributes.clone()),
+                                        )
+                                    })
+                                })
+                                .unwrap_or_default()
+                        })
+                    },
+                }),
             )
             .await?,
         ),
