@@ -76,11 +76,7 @@ impl ApprovalStore for MemoryApprovals {
         Box::pin(async move { Ok(self.lock().get(id).cloned()) })
     }
 
-    fn list(
-        &self,
-        status: Option<ApprovalStatus>,
-        limit: usize,
-    ) -> StoreFuture<'_, Vec<Approval>> {
+    fn list(&self, status: Option<ApprovalStatus>, limit: usize) -> StoreFuture<'_, Vec<Approval>> {
         Box::pin(async move {
             let mut out: Vec<Approval> = self
                 .lock()
