@@ -31,11 +31,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::Path;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::extract::Path;
 use axum::routing::{get, post};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -603,7 +603,10 @@ async fn approver(
     match (&bearer, &access.auth) {
         (Some(token), Some(auth)) if token.starts_with("wdn_") => {
             let now = state.inner.clock.now_ms();
-            match auth.authenticate(Some(&format!("Bearer {token}")), now).await {
+            match auth
+                .authenticate(Some(&format!("Bearer {token}")), now)
+                .await
+            {
                 Ok(who) => {
                     let groups = (access.groups)(&who.identity);
                     Ok((
@@ -699,7 +702,10 @@ async fn approvals_show(
     };
     let now = state.inner.clock.now_ms();
     match access.approvals.store().get(&id).await {
-        Ok(Some(a)) => no_store(json(StatusCode::OK, &crate::approvals::approval_json(&a, now))),
+        Ok(Some(a)) => no_store(json(
+            StatusCode::OK,
+            &crate::approvals::approval_json(&a, now),
+        )),
         Ok(None) => ApiError::status(StatusCode::NOT_FOUND, format!("no approval with id {id:?}"))
             .into_response(),
         Err(e) => ApiError::store(&e).into_response(),
@@ -754,7 +760,9 @@ async fn approvals_answer(
             Err(e) => {
                 return ApiError::bad(
                     "body",
-                    format!("the body must be JSON like {{\"comment\": \"why\", \"for\": \"1h\"}}: {e}"),
+                    format!(
+                        "the body must be JSON like {{\"comment\": \"why\", \"for\": \"1h\"}}: {e}"
+                    ),
                 )
                 .into_response();
             }
@@ -765,16 +773,18 @@ async fn approvals_answer(
         (Some(_), false) => {
             return ApiError::bad("for", "\"for\" applies to approvals only").into_response();
         }
-        (Some(text), true) => match humantime::parse_duration(text) {
-            Ok(d) if !d.is_zero() && d <= Duration::from_secs(30 * 24 * 3600) => Some(d),
-            _ => {
-                return ApiError::bad(
+        (Some(text), true) => {
+            match humantime::parse_duration(text) {
+                Ok(d) if !d.is_zero() && d <= Duration::from_secs(30 * 24 * 3600) => Some(d),
+                _ => {
+                    return ApiError::bad(
                     "for",
                     format!("\"for\" must be a duration from 1s to 30d, such as \"1h\", not {text:?}"),
                 )
                 .into_response();
+                }
             }
-        },
+        }
     };
     let answer = crate::approvals::Answer {
         approve,
@@ -784,7 +794,10 @@ async fn approvals_answer(
     };
     let now = state.inner.clock.now_ms();
     match access.approvals.answer(&id, &answer).await {
-        Ok(a) => no_store(json(StatusCode::OK, &crate::approvals::approval_json(&a, now))),
+        Ok(a) => no_store(json(
+            StatusCode::OK,
+            &crate::approvals::approval_json(&a, now),
+        )),
         Err(e @ AnswerError::NotFound(_)) => {
             ApiError::status(StatusCode::NOT_FOUND, e.to_string()).into_response()
         }

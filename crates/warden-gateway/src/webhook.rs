@@ -38,7 +38,8 @@ pub const EVENT_HEADER: &str = "Warden-Event";
 pub const DELIVERY_HEADER: &str = "Warden-Delivery";
 
 /// The message when deliveries are asked for but no secret signs them.
-pub const NO_SECRET: &str = "no webhook secret is configured: set WARDEN_WEBHOOK_SECRET in the gateway's environment";
+pub const NO_SECRET: &str =
+    "no webhook secret is configured: set WARDEN_WEBHOOK_SECRET in the gateway's environment";
 
 /// The default timeout of one attempt: 10 seconds.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);

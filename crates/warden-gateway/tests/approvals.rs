@@ -106,7 +106,9 @@ async fn harness(client_capabilities: Value) -> Harness {
         "protocolVersion": "2025-11-25", "capabilities": client_capabilities,
         "clientInfo": {"name": "t", "version": "1"}}});
     let (tx, mut rx) = mpsc::channel(4);
-    h.relay.client_message(&init.to_string(), &tx, &h.caller).await;
+    h.relay
+        .client_message(&init.to_string(), &tx, &h.caller)
+        .await;
     let r: Value = serde_json::from_str(&next(&mut rx).await).unwrap();
     assert!(r["result"]["protocolVersion"].is_string(), "{r}");
     h.relay
@@ -159,20 +161,31 @@ async fn a_held_call_asks_the_user_and_goes_on_when_accepted() {
     let h = harness(json!({"elicitation": {}})).await;
     let mut rx = send(
         &h,
-        &call(7, "connections.refresh", json!({"connection_id": "c-1"}), None),
+        &call(
+            7,
+            "connections.refresh",
+            json!({"connection_id": "c-1"}),
+            None,
+        ),
     )
     .await;
     let ask: Value = serde_json::from_str(&next(&mut rx).await).unwrap();
     assert_eq!(ask["method"], "elicitation/create", "{ask}");
     let message = ask["params"]["message"].as_str().unwrap();
-    for part in ["connections.refresh", "c-1", "/tools/connections.refresh/action"] {
+    for part in [
+        "connections.refresh",
+        "c-1",
+        "/tools/connections.refresh/action",
+    ] {
         assert!(message.contains(part), "{part} missing from {message}");
     }
     assert!(upstream_calls(&h, "connections.refresh").is_empty());
     // The answer is the gateway's: never forwarded upstream.
     let reply = json!({"jsonrpc": "2.0", "id": ask["id"], "result": {"action": "accept", "content": {"comment": "ok"}}});
     let (tx, _keep) = mpsc::channel(1);
-    h.relay.client_message(&reply.to_string(), &tx, &h.caller).await;
+    h.relay
+        .client_message(&reply.to_string(), &tx, &h.caller)
+        .await;
     let answer: Value = serde_json::from_str(&next(&mut rx).await).unwrap();
     assert_eq!(answer["id"], 7);
     assert_ne!(answer["result"]["isError"], true, "{answer}");
@@ -189,13 +202,20 @@ async fn a_declined_question_denies_the_call() {
     let h = harness(json!({"elicitation": {}})).await;
     let mut rx = send(
         &h,
-        &call(8, "connections.refresh", json!({"connection_id": "c-2"}), None),
+        &call(
+            8,
+            "connections.refresh",
+            json!({"connection_id": "c-2"}),
+            None,
+        ),
     )
     .await;
     let ask: Value = serde_json::from_str(&next(&mut rx).await).unwrap();
     let reply = json!({"jsonrpc": "2.0", "id": ask["id"], "result": {"action": "decline"}});
     let (tx, _keep) = mpsc::channel(1);
-    h.relay.client_message(&reply.to_string(), &tx, &h.caller).await;
+    h.relay
+        .client_message(&reply.to_string(), &tx, &h.caller)
+        .await;
     let answer: Value = serde_json::from_str(&next(&mut rx).await).unwrap();
     assert_eq!(answer["result"]["isError"], true, "{answer}");
     assert_eq!(decision(&answer)["decision"], "rejected");
@@ -207,7 +227,12 @@ async fn a_held_call_without_elicitation_waits_for_an_approver_elsewhere() {
     let h = harness(json!({})).await;
     let mut rx = send(
         &h,
-        &call(9, "connections.refresh", json!({"connection_id": "c-3"}), None),
+        &call(
+            9,
+            "connections.refresh",
+            json!({"connection_id": "c-3"}),
+            None,
+        ),
     )
     .await;
     // Another process answers through the store alone; the poller notices.
@@ -238,7 +263,12 @@ async fn nobody_answering_expires_the_call() {
     let h = harness(json!({})).await;
     let mut rx = send(
         &h,
-        &call(10, "connections.refresh", json!({"connection_id": "c-4"}), None),
+        &call(
+            10,
+            "connections.refresh",
+            json!({"connection_id": "c-4"}),
+            None,
+        ),
     )
     .await;
     let answer: Value = serde_json::from_str(&next(&mut rx).await).unwrap();
@@ -256,7 +286,12 @@ async fn async_calls_return_the_id_and_pass_once_approved() {
     let first: Value = serde_json::from_str(&next(&mut rx).await).unwrap();
     assert_eq!(decision(&first)["decision"], "approval_required", "{first}");
     let id = decision(&first)["approval_id"].as_str().unwrap().to_owned();
-    assert!(first["result"]["content"][0]["text"].as_str().unwrap().contains(&id));
+    assert!(
+        first["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains(&id)
+    );
     // The user may not answer this one (approvers: operator).
     let user = Answer {
         approve: true,
@@ -273,7 +308,11 @@ async fn async_calls_return_the_id_and_pass_once_approved() {
     };
     h.approvals.answer(&id, &op).await.unwrap();
     // Different arguments: a new request.
-    let mut rx = send(&h, &call(12, "connections.list", json!({"connector": "slack"}), None)).await;
+    let mut rx = send(
+        &h,
+        &call(12, "connections.list", json!({"connector": "slack"}), None),
+    )
+    .await;
     let other: Value = serde_json::from_str(&next(&mut rx).await).unwrap();
     assert_eq!(decision(&other)["decision"], "approval_required");
     assert_ne!(decision(&other)["approval_id"], id.as_str());
@@ -335,7 +374,12 @@ async fn modern_clients_get_input_required_with_a_sealed_state() {
     let args = json!({"connection_id": "c-5"});
     let mut rx = send(
         &h,
-        &call(30, "connections.refresh", args.clone(), Some(modern_meta(true))),
+        &call(
+            30,
+            "connections.refresh",
+            args.clone(),
+            Some(modern_meta(true)),
+        ),
     )
     .await;
     let first: Value = serde_json::from_str(&next(&mut rx).await).unwrap();

@@ -102,7 +102,12 @@ pub(crate) struct AnswerArgs {
     pub comment: Option<String>,
     /// Answer as the identity of this API key (an approver's own key). Default: operator
     /// access.
-    #[arg(long, value_name = "KEY", env = "WARDEN_APPROVER_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "WARDEN_APPROVER_KEY",
+        hide_env_values = true
+    )]
     pub key: Option<String>,
 }
 
@@ -116,7 +121,12 @@ pub(crate) struct DenyArgs {
     pub comment: Option<String>,
     /// Answer as the identity of this API key (an approver's own key). Default: operator
     /// access.
-    #[arg(long, value_name = "KEY", env = "WARDEN_APPROVER_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "WARDEN_APPROVER_KEY",
+        hide_env_values = true
+    )]
     pub key: Option<String>,
 }
 
@@ -192,7 +202,15 @@ async fn list(store: &dyn ApprovalStore, args: &ListArgs, now_ms: u64) -> anyhow
             print!(
                 "{}",
                 table(
-                    ["ID", "STATUS", "TOOL", "SERVER", "IDENTITY", "REQUESTED", "EXPIRES"],
+                    [
+                        "ID",
+                        "STATUS",
+                        "TOOL",
+                        "SERVER",
+                        "IDENTITY",
+                        "REQUESTED",
+                        "EXPIRES"
+                    ],
                     &rows
                 )
             );
@@ -243,13 +261,21 @@ fn describe(a: &Approval, now_ms: u64) -> String {
         rfc3339(r.expires_ms),
     );
     if let (Some(by), Some(at)) = (&a.decided_by, a.decided_ms) {
-        out.push_str(&format!("  answered   {} by {}\n", rfc3339(at), printable(by)));
+        out.push_str(&format!(
+            "  answered   {} by {}\n",
+            rfc3339(at),
+            printable(by)
+        ));
     }
     if let Some(c) = &a.comment {
         out.push_str(&format!("  comment    {}\n", printable(c)));
     }
     if let Some(until) = a.valid_until_ms {
-        let scope = if a.single_use { "one call" } else { "identical calls" };
+        let scope = if a.single_use {
+            "one call"
+        } else {
+            "identical calls"
+        };
         out.push_str(&format!(
             "  covers     {scope} until {} (used {} time(s))\n",
             rfc3339(until),
@@ -340,7 +366,10 @@ async fn give(
             );
             if let Some(until) = a.valid_until_ms.filter(|_| req.approve) {
                 if a.single_use {
-                    eprintln!("It covers this one call, if made before {}.", rfc3339(until));
+                    eprintln!(
+                        "It covers this one call, if made before {}.",
+                        rfc3339(until)
+                    );
                 } else {
                     eprintln!("Identical calls pass until {}.", rfc3339(until));
                 }

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use warden_gateway::audit::Signer;
-use warden_gateway::{AuditSettings, Durability, OnFailure};
 use warden_gateway::AuditLog;
 use warden_gateway::approvals::{Approvals, Sealer};
+use warden_gateway::audit::Signer;
 use warden_gateway::webhook::Webhooks;
+use warden_gateway::{AuditSettings, Durability, OnFailure};
 use warden_store::{ApprovalStore, AuditStore, CounterStore, KeyStore, PgState, SqliteState};
 
 /// Where state is kept.
