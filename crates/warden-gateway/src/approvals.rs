@@ -346,9 +346,6 @@ pub enum StateError {
         "requestState belongs to a different call (another grant, tool or arguments); call the tool again without it"
     )]
     OtherCall,
-    /// Past its expiry.
-    #[error("requestState has expired; call the tool again without it")]
-    Expired,
 }
 
 /// Seals and opens `requestState` values: `wdn1.<payload>.<mac>` (base64url), the MAC an
@@ -411,9 +408,6 @@ impl Sealer {
             serde_json::from_slice(&payload).map_err(|_| StateError::Forged)?;
         if state.grant != key.grant || state.tool != key.tool || state.digest != key.digest {
             return Err(StateError::OtherCall);
-        }
-        if now_ms >= state.expires_ms {
-            return Err(StateError::Expired);
         }
         Ok(state)
     }
@@ -822,7 +816,7 @@ mod tests {
     }
 
     #[test]
-    fn sealed_states_bind_the_call_and_expire() {
+    fn sealed_states_bind_the_call() {
         let sealer = Sealer::from_secret(&[7u8; 32]);
         let state = SealedState {
             approval: "abc".into(),
@@ -837,19 +831,18 @@ mod tests {
             tool: "t",
             digest: "d",
         };
-        assert_eq!(sealer.open(&text, key, 50), Ok(state.clone()));
-        assert_eq!(sealer.open(&text, key, 100), Err(StateError::Expired));
+        assert_eq!(sealer.open(&text, key), Ok(state.clone()));
         let other = ClaimKey { digest: "e", ..key };
-        assert_eq!(sealer.open(&text, other, 50), Err(StateError::OtherCall));
+        assert_eq!(sealer.open(&text, other), Err(StateError::OtherCall));
         // Another installation's key, a flipped byte, garbage: forged.
         let stranger = Sealer::from_secret(&[8u8; 32]);
-        assert_eq!(stranger.open(&text, key, 50), Err(StateError::Forged));
+        assert_eq!(stranger.open(&text, key), Err(StateError::Forged));
         let mut bytes = text.clone().into_bytes();
         let at = STATE_PREFIX.len() + 3;
         bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
         let flipped = String::from_utf8(bytes).unwrap();
-        assert_eq!(sealer.open(&flipped, key, 50), Err(StateError::Forged));
-        assert_eq!(sealer.open("wdn1.x.y", key, 50), Err(StateError::Forged));
+        assert_eq!(sealer.open(&flipped, key), Err(StateError::Forged));
+        assert_eq!(sealer.open("wdn1.x.y", key), Err(StateError::Forged));
         // A payload re-encoded with another approval id keeps the old tag: forged.
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let tag = text.rsplit('.').next().unwrap();
@@ -859,6 +852,6 @@ mod tests {
         })
         .unwrap();
         let forged = format!("{STATE_PREFIX}{}.{tag}", b64.encode(forged_payload));
-        assert_eq!(sealer.open(&forged, key, 50), Err(StateError::Forged));
+        assert_eq!(sealer.open(&forged, key), Err(StateError::Forged));
     }
 }

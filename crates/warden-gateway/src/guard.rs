@@ -352,6 +352,7 @@ impl Guard {
         }
         match self.reserve(&entry, started, id, era, tool, &allowed).await {
             Ok(reservation) => CallOutcome::Forward(self.ticket(
+                tool,
                 entry,
                 "allow",
                 &allowed.rule,
@@ -443,6 +444,7 @@ impl Guard {
 
     fn ticket(
         &self,
+        tool: &str,
         mut entry: AuditEntry,
         decision: &str,
         rule: &str,
@@ -452,7 +454,7 @@ impl Guard {
         entry.decision = Some(decision.into());
         entry.rule = Some(rule.to_owned());
         Ticket {
-            tool: entry.tool.clone().unwrap_or_default(),
+            tool: tool.to_owned(),
             reservation,
             record: self
                 .audit
@@ -507,7 +509,7 @@ impl Guard {
 
         // A retry answering this gateway's question.
         if let Some((state, answer)) = &client.resume {
-            let opened = approvals.sealer().open(state, key, approvals.now_ms());
+            let opened = approvals.sealer().open(state, key);
             let sealed = match opened {
                 Ok(s) => s,
                 Err(e) => {
@@ -520,17 +522,14 @@ impl Guard {
                     );
                 }
             };
+            // An answer that comes after the deadline is not taken: the approval decides
+            // as it stands (approved by someone else meanwhile, or expired).
+            let answer = answer
+                .as_ref()
+                .filter(|_| approvals.now_ms() < sealed.expires_ms);
             return self
                 .resumed(
-                    &approvals,
-                    verdict,
-                    call,
-                    client,
-                    sealed,
-                    answer.as_ref(),
-                    key,
-                    entry,
-                    started,
+                    &approvals, verdict, call, client, sealed, answer, key, entry, started,
                 )
                 .await;
         }
@@ -549,6 +548,7 @@ impl Guard {
             Ok(Some(a)) => {
                 entry.detail = Some(json!({"approval": a.request.id}).to_string());
                 return CallOutcome::Forward(self.ticket(
+                    tool,
                     entry,
                     "approved",
                     &verdict.rule,
@@ -732,6 +732,7 @@ impl Guard {
                 };
                 match approvals.claim(key, Some(&approval_id), session, id).await {
                     Ok(Some(_)) => CallOutcome::Forward(self.ticket(
+                        call.tool,
                         entry,
                         "approved",
                         &verdict.rule,
@@ -972,6 +973,7 @@ impl Guard {
                     .await
                 {
                     Ok(Some(_)) => Some(CallOutcome::Forward(self.ticket(
+                        &tool,
                         entry,
                         "approved",
                         &verdict.rule,

@@ -567,3 +567,213 @@ async fn verify_names_tampering() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Approvals
+// ---------------------------------------------------------------------------------------------
+
+mod approvals {
+    use super::*;
+    use warden_gateway::approvals::{Approvals, Sealer};
+    use warden_gateway::webhook::Webhooks;
+    use warden_store::{ApprovalRequest, ApprovalStore, KeyStore, MemoryApprovals, MemoryKeys};
+
+    struct Inbox {
+        base: String,
+        http: reqwest::Client,
+        store: Arc<MemoryApprovals>,
+        /// An API key of `alice` (an approver) and of `agent` (the caller).
+        alice: String,
+        agent: String,
+    }
+
+    fn request(id: &str, approvers: &[&str]) -> ApprovalRequest {
+        ApprovalRequest {
+            id: id.into(),
+            created_ms: T0,
+            expires_ms: T0 + 120 * MINUTE,
+            identity: "agent".into(),
+            grant: "agent@crm".into(),
+            server: "crm".into(),
+            session: Some("s".into()),
+            tool: "refund".into(),
+            digest: "d".into(),
+            arguments: r#"{"amount":5000}"#.into(),
+            rule: "/tools/refund/action".into(),
+            reason: "approval required: refunds".into(),
+            approvers: approvers.iter().map(|a| a.to_string()).collect(),
+            mode: "async".into(),
+            valid_for_ms: 0,
+        }
+    }
+
+    async fn inbox() -> Inbox {
+        let store = Arc::new(MemoryApprovals::new());
+        let keys = Arc::new(MemoryKeys::new());
+        let alice = warden_auth::new_key("alice", None, None, T0);
+        let agent = warden_auth::new_key("agent", None, None, T0);
+        keys.create(alice.record.clone()).await.unwrap();
+        keys.create(agent.record.clone()).await.unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(Fixed);
+        let approvals = Approvals::start(
+            store.clone(),
+            clock.clone(),
+            None,
+            Arc::new(Webhooks::new(None)),
+            Sealer::from_secret(&[1u8; 32]),
+        );
+        let groups: warden_gateway::admin::GroupsOf = Arc::new(|name: &str| {
+            if name == "bo" {
+                vec!["finance".into()]
+            } else {
+                Vec::new()
+            }
+        });
+        let state = AdminState::new(Arc::new(MemoryAudit::new()), TOKEN, clock).with_approvals(
+            approvals,
+            Some(keys),
+            groups,
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(serve_admin(listener, state, std::future::pending()));
+        Inbox {
+            base,
+            http: reqwest::Client::new(),
+            store,
+            alice: alice.secret,
+            agent: agent.secret,
+        }
+    }
+
+    impl Inbox {
+        async fn post(&self, path: &str, bearer: &str, body: &str) -> (StatusCode, Value) {
+            let resp = self
+                .http
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(bearer)
+                .body(body.to_owned())
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            (status, resp.json().await.unwrap())
+        }
+
+        async fn get(&self, path: &str, bearer: &str) -> (StatusCode, Value) {
+            let resp = self
+                .http
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(bearer)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            (status, resp.json().await.unwrap())
+        }
+    }
+
+    #[tokio::test]
+    async fn lists_shows_and_answers_with_the_admin_token() {
+        let api = inbox().await;
+        api.store
+            .create(&request("aaaaaaaaaaaa", &["operator"]))
+            .await
+            .unwrap();
+        let (status, list) = api.get("/v1/approvals", TOKEN).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(list["approvals"][0]["id"], "aaaaaaaaaaaa");
+        assert_eq!(list["approvals"][0]["arguments"]["amount"], 5000);
+        let (status, one) = api.get("/v1/approvals/aaaaaaaaaaaa", TOKEN).await;
+        assert_eq!(
+            (status, &one["status"]),
+            (StatusCode::OK, &"pending".into())
+        );
+        let (status, done) = api
+            .post(
+                "/v1/approvals/aaaaaaaaaaaa/approve",
+                TOKEN,
+                r#"{"comment": "ok", "for": "1h"}"#,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{done}");
+        assert_eq!(done["status"], "approved");
+        assert_eq!(done["decided_by"], "operator:admin-api");
+        assert_eq!(done["single_use"], false);
+        // Answered already: 409; unknown: 404; nothing pending any more.
+        let (status, _) = api.post("/v1/approvals/aaaaaaaaaaaa/deny", TOKEN, "").await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        let (status, _) = api.post("/v1/approvals/bbbbbbbbbbbb/deny", TOKEN, "").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, list) = api.get("/v1/approvals", TOKEN).await;
+        assert_eq!(list["approvals"], serde_json::json!([]));
+        let (_, all) = api.get("/v1/approvals?status=all", TOKEN).await;
+        assert_eq!(all["approvals"].as_array().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn approvers_answer_with_their_own_key_and_never_their_own_call() {
+        let api = inbox().await;
+        api.store
+            .create(&request(
+                "cccccccccccc",
+                &["alice", "agent", "group:finance"],
+            ))
+            .await
+            .unwrap();
+        // The caller, though listed: refused (separation of duties).
+        let (status, body) = api
+            .post("/v1/approvals/cccccccccccc/approve", &api.agent, "")
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("separation of duties"),
+            "{body}"
+        );
+        // The operator is not listed here.
+        let (status, _) = api
+            .post("/v1/approvals/cccccccccccc/approve", TOKEN, "")
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        // A wrong key: 401.
+        let (status, _) = api
+            .post(
+                "/v1/approvals/cccccccccccc/approve",
+                "wdn_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                "",
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        // Bad bodies: 400, nothing changed.
+        let (status, _) = api
+            .post(
+                "/v1/approvals/cccccccccccc/approve",
+                &api.alice,
+                r#"{"for": "forever"}"#,
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, _) = api
+            .post(
+                "/v1/approvals/cccccccccccc/deny",
+                &api.alice,
+                r#"{"for": "1h"}"#,
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, done) = api
+            .post(
+                "/v1/approvals/cccccccccccc/deny",
+                &api.alice,
+                r#"{"comment": "too much"}"#,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{done}");
+        assert_eq!(done["status"], "denied");
+        assert_eq!(done["decided_by"], "alice");
+        assert_eq!(done["comment"], "too much");
+    }
+}
