@@ -66,7 +66,8 @@ def approvals_cli(
 
 
 def list_approvals(e2e, where: list[str] | None = None) -> list[dict]:
-    out = approvals_cli(e2e, "list", "--format", "json", where=where).stdout
+    """Every approval, whatever its status (`list` alone shows the pending ones)."""
+    out = approvals_cli(e2e, "list", "--status", "all", "--format", "json", where=where).stdout
     doc = json.loads(out)
     assert isinstance(doc, list), out
     return doc
