@@ -5,7 +5,15 @@
 //! GET /v1/audit/records     filters + after, before, limit (100; ≤ 10000), order=asc|desc
 //! GET /v1/audit/export      filters + after, before, format=jsonl|csv; streamed page by page
 //! GET /v1/audit/verify      the chain and checkpoints checked (`warden_store::audit::verify`)
+//! GET  /v1/approvals                 status=pending|approved|denied|expired|all, limit
+//! GET  /v1/approvals/{id}            one approval
+//! POST /v1/approvals/{id}/approve    {"comment"?, "for"?: "1h"}
+//! POST /v1/approvals/{id}/deny       {"comment"?}
 //! ```
+//!
+//! The approval endpoints take the admin token (operator access) or an approver's own API key
+//! (`wdn_…`, answering as that identity); who may answer what is decided by
+//! [`crate::approvals::may_answer`], as for `warden approvals`.
 //!
 //! Every `/v1/audit/` endpoint needs `Authorization: Bearer <token>` with the configured admin
 //! token. The token is kept only as its SHA-256 and compared in constant time (both sides are
@@ -23,11 +31,12 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::Path;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -57,6 +66,8 @@ pub struct AdminState {
 
 struct Inner {
     audit: Arc<dyn AuditStore>,
+    /// The approvals inbox, when served.
+    approvals: Option<ApprovalsAccess>,
     /// SHA-256 of the token: the token itself is not kept, so it cannot leak from here.
     token_hash: [u8; 32],
     clock: Arc<dyn Clock>,
@@ -80,6 +91,7 @@ impl AdminState {
         AdminState {
             inner: Arc::new(Inner {
                 audit,
+                approvals: None,
                 token_hash: Sha256::digest(token.as_bytes()).into(),
                 clock,
                 public_key: None,
@@ -93,12 +105,48 @@ impl AdminState {
         AdminState {
             inner: Arc::new(Inner {
                 audit: self.inner.audit.clone(),
+                approvals: self.inner.approvals.clone(),
                 token_hash: self.inner.token_hash,
                 clock: self.inner.clock.clone(),
                 public_key: key,
             }),
         }
     }
+
+    /// Serves the approvals inbox of `approvals`: listed and answered with the admin token
+    /// (operator access) or an approver's API key checked in `keys`; `groups` gives an
+    /// identity's groups (from the gateway's configuration). Default: not served.
+    pub fn with_approvals(
+        self,
+        approvals: Arc<crate::approvals::Approvals>,
+        keys: Option<Arc<dyn warden_store::KeyStore>>,
+        groups: GroupsOf,
+    ) -> AdminState {
+        AdminState {
+            inner: Arc::new(Inner {
+                audit: self.inner.audit.clone(),
+                approvals: Some(ApprovalsAccess {
+                    approvals,
+                    auth: keys.map(|k| Arc::new(warden_auth::Authenticator::new(k, None))),
+                    groups,
+                }),
+                token_hash: self.inner.token_hash,
+                clock: self.inner.clock.clone(),
+                public_key: self.inner.public_key,
+            }),
+        }
+    }
+}
+
+/// An identity's groups, by name.
+pub type GroupsOf = Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>;
+
+/// What the approval endpoints need.
+#[derive(Clone)]
+struct ApprovalsAccess {
+    approvals: Arc<crate::approvals::Approvals>,
+    auth: Option<Arc<warden_auth::Authenticator>>,
+    groups: GroupsOf,
 }
 
 /// The admin API's routes over `state`.
@@ -108,9 +156,15 @@ pub fn router(state: AdminState) -> Router {
         .route("/v1/audit/export", get(export))
         .route("/v1/audit/verify", get(verify_log))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let approvals = Router::new()
+        .route("/v1/approvals", get(approvals_list))
+        .route("/v1/approvals/{id}", get(approvals_show))
+        .route("/v1/approvals/{id}/approve", post(approvals_approve))
+        .route("/v1/approvals/{id}/deny", post(approvals_deny));
     Router::new()
         .route("/v1/health", get(health))
         .merge(audit)
+        .merge(approvals)
         .fallback(not_found)
         .with_state(state)
 }
@@ -208,7 +262,8 @@ async fn not_found() -> ApiError {
         status: StatusCode::NOT_FOUND,
         parameter: None,
         message: "no such endpoint; the admin API serves GET /v1/health, /v1/audit/records, \
-                  /v1/audit/export and /v1/audit/verify (docs/audit.md, \"Admin API\")"
+                  /v1/audit/export, /v1/audit/verify (docs/audit.md, \"Admin API\") and \
+                  /v1/approvals (docs/approvals.md)"
             .into(),
     }
 }
@@ -503,4 +558,255 @@ async fn verify_log(
             report,
         },
     ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Approvals
+// ---------------------------------------------------------------------------------------------
+
+impl ApiError {
+    fn status(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            parameter: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// Who is asking: the admin token is operator access; an API key is its identity.
+async fn approver(
+    state: &AdminState,
+    headers: &HeaderMap,
+) -> Result<(ApprovalsAccess, crate::approvals::Answerer), Response> {
+    let unauthorized = |message: String| {
+        let mut resp = ApiError::status(StatusCode::UNAUTHORIZED, message).into_response();
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"warden-admin\""),
+        );
+        resp
+    };
+    let Some(access) = state.inner.approvals.clone() else {
+        return Err(ApiError::status(
+            StatusCode::NOT_FOUND,
+            "this gateway serves no approvals inbox",
+        )
+        .into_response());
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_owned());
+    match (&bearer, &access.auth) {
+        (Some(token), Some(auth)) if token.starts_with("wdn_") => {
+            let now = state.inner.clock.now_ms();
+            match auth
+                .authenticate(Some(&format!("Bearer {token}")), now)
+                .await
+            {
+                Ok(who) => {
+                    let groups = (access.groups)(&who.identity);
+                    Ok((
+                        access,
+                        crate::approvals::Answerer::Identity {
+                            name: who.identity,
+                            groups,
+                        },
+                    ))
+                }
+                Err(e) => Err(unauthorized(format!("the API key was refused: {e}"))),
+            }
+        }
+        _ => match check_token(state, headers) {
+            Ok(()) => Ok((
+                access,
+                crate::approvals::Answerer::Operator {
+                    detail: "admin-api".into(),
+                },
+            )),
+            Err(message) => Err(unauthorized(format!(
+                "{message}; an approver may also send their own API key"
+            ))),
+        },
+    }
+}
+
+fn no_store(mut resp: Response) -> Response {
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+async fn approvals_list(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let (access, _) = match approver(&state, &headers).await {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    let params = match params(raw, &["status", "limit"]) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let status = match params.get("status").map(String::as_str) {
+        None | Some("pending") => Some(warden_store::ApprovalStatus::Pending),
+        Some("all") => None,
+        Some(s) => match warden_store::ApprovalStatus::parse(s) {
+            Some(s) => Some(s),
+            None => {
+                return ApiError::bad(
+                    "status",
+                    format!("status must be pending, approved, denied, expired or all, not {s:?}"),
+                )
+                .into_response();
+            }
+        },
+    };
+    let limit = match params.get("limit").map(|l| l.parse::<usize>()) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
+        Some(_) => {
+            return ApiError::bad("limit", format!("limit must be 1 to {MAX_LIMIT}"))
+                .into_response();
+        }
+    };
+    let now = state.inner.clock.now_ms();
+    match access.approvals.store().list(status, limit).await {
+        Ok(mut found) => {
+            if status == Some(warden_store::ApprovalStatus::Pending) {
+                found.retain(|a| a.status_at(now) == warden_store::ApprovalStatus::Pending);
+            }
+            let all: Vec<serde_json::Value> = found
+                .iter()
+                .map(|a| crate::approvals::approval_json(a, now))
+                .collect();
+            no_store(json(StatusCode::OK, &serde_json::json!({"approvals": all})))
+        }
+        Err(e) => ApiError::store(&e).into_response(),
+    }
+}
+
+async fn approvals_show(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let (access, _) = match approver(&state, &headers).await {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    let now = state.inner.clock.now_ms();
+    match access.approvals.store().get(&id).await {
+        Ok(Some(a)) => no_store(json(
+            StatusCode::OK,
+            &crate::approvals::approval_json(&a, now),
+        )),
+        Ok(None) => ApiError::status(StatusCode::NOT_FOUND, format!("no approval with id {id:?}"))
+            .into_response(),
+        Err(e) => ApiError::store(&e).into_response(),
+    }
+}
+
+async fn approvals_approve(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    approvals_answer(state, headers, id, body, true).await
+}
+
+async fn approvals_deny(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    approvals_answer(state, headers, id, body, false).await
+}
+
+async fn approvals_answer(
+    state: AdminState,
+    headers: HeaderMap,
+    id: String,
+    body: Bytes,
+    approve: bool,
+) -> Response {
+    use crate::approvals::AnswerError;
+    let (access, by) = match approver(&state, &headers).await {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct AnswerBody {
+        comment: Option<String>,
+        #[serde(rename = "for")]
+        valid_for: Option<String>,
+    }
+    let parsed: AnswerBody = if body.iter().all(u8::is_ascii_whitespace) {
+        AnswerBody {
+            comment: None,
+            valid_for: None,
+        }
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(b) => b,
+            Err(e) => {
+                return ApiError::bad(
+                    "body",
+                    format!(
+                        "the body must be JSON like {{\"comment\": \"why\", \"for\": \"1h\"}}: {e}"
+                    ),
+                )
+                .into_response();
+            }
+        }
+    };
+    let valid_for = match (&parsed.valid_for, approve) {
+        (None, _) => None,
+        (Some(_), false) => {
+            return ApiError::bad("for", "\"for\" applies to approvals only").into_response();
+        }
+        (Some(text), true) => {
+            match humantime::parse_duration(text) {
+                Ok(d) if !d.is_zero() && d <= Duration::from_secs(30 * 24 * 3600) => Some(d),
+                _ => {
+                    return ApiError::bad(
+                    "for",
+                    format!("\"for\" must be a duration from 1s to 30d, such as \"1h\", not {text:?}"),
+                )
+                .into_response();
+                }
+            }
+        }
+    };
+    let answer = crate::approvals::Answer {
+        approve,
+        by,
+        comment: parsed.comment,
+        valid_for,
+    };
+    let now = state.inner.clock.now_ms();
+    match access.approvals.answer(&id, &answer).await {
+        Ok(a) => no_store(json(
+            StatusCode::OK,
+            &crate::approvals::approval_json(&a, now),
+        )),
+        Err(e @ AnswerError::NotFound(_)) => {
+            ApiError::status(StatusCode::NOT_FOUND, e.to_string()).into_response()
+        }
+        Err(e @ AnswerError::NotAllowed(_)) => {
+            ApiError::status(StatusCode::FORBIDDEN, e.to_string()).into_response()
+        }
+        Err(e @ AnswerError::AlreadyDecided { .. }) => {
+            ApiError::status(StatusCode::CONFLICT, e.to_string()).into_response()
+        }
+        Err(AnswerError::Store(e)) => ApiError::store(&e).into_response(),
+    }
 }

@@ -392,7 +392,12 @@ impl Sealer {
     }
 
     /// Opens `text` and checks it binds this call (`key`) and is not past `now_ms`.
-    pub fn open(&self, text: &str, key: ClaimKey<'_>, now_ms: u64) -> Result<SealedState, StateError> {
+    pub fn open(
+        &self,
+        text: &str,
+        key: ClaimKey<'_>,
+        now_ms: u64,
+    ) -> Result<SealedState, StateError> {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let rest = text.strip_prefix(STATE_PREFIX).ok_or(StateError::Forged)?;
         let (payload, tag) = rest.split_once('.').ok_or(StateError::Forged)?;
@@ -402,7 +407,8 @@ impl Sealer {
         self.mac(&payload)
             .verify_slice(&tag)
             .map_err(|_| StateError::Forged)?;
-        let state: SealedState = serde_json::from_slice(&payload).map_err(|_| StateError::Forged)?;
+        let state: SealedState =
+            serde_json::from_slice(&payload).map_err(|_| StateError::Forged)?;
         if state.grant != key.grant || state.tool != key.tool || state.digest != key.digest {
             return Err(StateError::OtherCall);
         }
@@ -797,7 +803,11 @@ mod tests {
             name: "carol".into(),
             groups: vec!["sales".into()],
         };
-        assert!(may_answer(&r, &carol).unwrap_err().contains("not an approver"));
+        assert!(
+            may_answer(&r, &carol)
+                .unwrap_err()
+                .contains("not an approver")
+        );
         // The caller itself, even when listed by name or group.
         let r = request(&["agent", "group:finance"]);
         let agent = Answerer::Identity {
@@ -829,10 +839,7 @@ mod tests {
         };
         assert_eq!(sealer.open(&text, key, 50), Ok(state.clone()));
         assert_eq!(sealer.open(&text, key, 100), Err(StateError::Expired));
-        let other = ClaimKey {
-            digest: "e",
-            ..key
-        };
+        let other = ClaimKey { digest: "e", ..key };
         assert_eq!(sealer.open(&text, other, 50), Err(StateError::OtherCall));
         // Another installation's key, a flipped byte, garbage: forged.
         let stranger = Sealer::from_secret(&[8u8; 32]);

@@ -17,7 +17,9 @@ use warden_store::{
     Reservation, ReserveOutcome,
 };
 
-use crate::approvals::{Answer, AnswerError, Answerer, Approvals, INPUT_KEY, NewRequest, SealedState};
+use crate::approvals::{
+    Answer, AnswerError, Answerer, Approvals, INPUT_KEY, NewRequest, SealedState,
+};
 use crate::audit::{AuditFailure, AuditLog};
 use crate::clock::Clock;
 use crate::relay::Reply;
@@ -78,6 +80,10 @@ pub struct ClientSide {
     pub resume: Option<(String, Option<Value>)>,
 }
 
+/// Asks the client's user: sends an `elicitation/create` with the given params and resolves
+/// to the client's result, or why there is none.
+pub type Elicit = Box<dyn FnOnce(Value) -> BoxFuture<'static, Result<Value, String>> + Send>;
+
 /// A held call's way back to its client while it waits.
 pub struct ClientLine {
     /// Where the answer, progress and questions go.
@@ -87,7 +93,7 @@ pub struct ClientLine {
     pub progress_token: Option<Value>,
     /// Sends an `elicitation/create` with these params to the client and resolves to its
     /// result (or why there is none). `None` when the client cannot be asked this way.
-    pub elicit: Option<Box<dyn FnOnce(Value) -> BoxFuture<'static, Result<Value, String>> + Send>>,
+    pub elicit: Option<Elicit>,
     /// Cancelled when the client cancels the call.
     pub cancel: CancellationToken,
 }
@@ -106,6 +112,7 @@ impl std::fmt::Debug for ClientLine {
 pub struct Held {
     id: String,
     era: Era,
+    grant: String,
     tool: String,
     digest: String,
     session: String,
@@ -344,9 +351,13 @@ impl Guard {
             return CallOutcome::Answer(text);
         }
         match self.reserve(&entry, started, id, era, tool, &allowed).await {
-            Ok(reservation) => {
-                CallOutcome::Forward(self.ticket(entry, "allow", &allowed.rule, reservation, started))
-            }
+            Ok(reservation) => CallOutcome::Forward(self.ticket(
+                entry,
+                "allow",
+                &allowed.rule,
+                reservation,
+                started,
+            )),
             Err(text) => CallOutcome::Answer(text),
         }
     }
@@ -400,9 +411,23 @@ impl Guard {
             }) => {
                 let limit = &allowed.limits[index];
                 let reason = limit_reason(tool, limit, retry_after_ms);
-                let text = deny(id, era, "rate_limited", &limit.rule, &reason, retry_after_ms);
+                let text = deny(
+                    id,
+                    era,
+                    "rate_limited",
+                    &limit.rule,
+                    &reason,
+                    retry_after_ms,
+                );
                 Err(self
-                    .answer(entry.clone(), started, "rate_limited", &limit.rule, &reason, text)
+                    .answer(
+                        entry.clone(),
+                        started,
+                        "rate_limited",
+                        &limit.rule,
+                        &reason,
+                        text,
+                    )
                     .await)
             }
             Err(e) => {
@@ -496,21 +521,40 @@ impl Guard {
                 }
             };
             return self
-                .resumed(&approvals, verdict, call, client, sealed, answer.as_ref(), key, entry, started)
+                .resumed(
+                    &approvals,
+                    verdict,
+                    call,
+                    client,
+                    sealed,
+                    answer.as_ref(),
+                    key,
+                    entry,
+                    started,
+                )
                 .await;
         }
 
         // A standing approval covers identical calls (`valid_for`), or the retry of an
         // `async` call that has been approved. Limits first, so a call refused by them does
         // not use the approval up.
-        let reservation = match self.reserve(&entry, started, id, era, tool, &verdict.then).await {
+        let reservation = match self
+            .reserve(&entry, started, id, era, tool, &verdict.then)
+            .await
+        {
             Ok(r) => r,
             Err(text) => return CallOutcome::Answer(text),
         };
         match approvals.claim(key, None, session, id).await {
             Ok(Some(a)) => {
                 entry.detail = Some(json!({"approval": a.request.id}).to_string());
-                return CallOutcome::Forward(self.ticket(entry, "approved", &verdict.rule, reservation, started));
+                return CallOutcome::Forward(self.ticket(
+                    entry,
+                    "approved",
+                    &verdict.rule,
+                    reservation,
+                    started,
+                ));
             }
             Ok(None) => release(reservation).await,
             Err(e) => {
@@ -564,8 +608,15 @@ impl Guard {
             });
             let text = input_required(id, &request, &state);
             return CallOutcome::Answer(
-                self.answer(entry, started, "approval_required", &verdict.rule, &verdict.reason, text)
-                    .await,
+                self.answer(
+                    entry,
+                    started,
+                    "approval_required",
+                    &verdict.rule,
+                    &verdict.reason,
+                    text,
+                )
+                .await,
             );
         }
         if settings.mode == warden_policy::ApprovalMode::Async {
@@ -586,13 +637,21 @@ impl Guard {
                 },
             );
             return CallOutcome::Answer(
-                self.answer(entry, started, "approval_required", &verdict.rule, &reason, text)
-                    .await,
+                self.answer(
+                    entry,
+                    started,
+                    "approval_required",
+                    &verdict.rule,
+                    &reason,
+                    text,
+                )
+                .await,
             );
         }
         CallOutcome::Hold(Box::new(Held {
             id: id.to_owned(),
             era,
+            grant: who.grant.clone(),
             tool: tool.to_owned(),
             digest,
             session: session.to_owned(),
@@ -619,7 +678,9 @@ impl Guard {
         mut entry: AuditEntry,
         started: tokio::time::Instant,
     ) -> CallOutcome {
-        let CallRef { id, era, session, .. } = call;
+        let CallRef {
+            id, era, session, ..
+        } = call;
         let approval_id = sealed.approval.clone();
         entry.detail = Some(json!({"approval": approval_id}).to_string());
         if let Some(answer) = answer {
@@ -650,7 +711,9 @@ impl Guard {
         let current = match approvals.store().get(&approval_id).await {
             Ok(Some(a)) => a,
             Ok(None) | Err(_) => {
-                let reason = format!("approval {approval_id} could not be read; call the tool again without requestState");
+                let reason = format!(
+                    "approval {approval_id} could not be read; call the tool again without requestState"
+                );
                 let text = deny(id, era, "deny", &verdict.rule, &reason, None);
                 return CallOutcome::Answer(
                     self.answer(entry, started, "deny", &verdict.rule, &reason, text)
@@ -660,12 +723,21 @@ impl Guard {
         };
         match current.status_at(approvals.now_ms()) {
             ApprovalStatus::Approved => {
-                let reservation = match self.reserve(&entry, started, id, era, call.tool, &verdict.then).await {
+                let reservation = match self
+                    .reserve(&entry, started, id, era, call.tool, &verdict.then)
+                    .await
+                {
                     Ok(r) => r,
                     Err(text) => return CallOutcome::Answer(text),
                 };
                 match approvals.claim(key, Some(&approval_id), session, id).await {
-                    Ok(Some(_)) => CallOutcome::Forward(self.ticket(entry, "approved", &verdict.rule, reservation, started)),
+                    Ok(Some(_)) => CallOutcome::Forward(self.ticket(
+                        entry,
+                        "approved",
+                        &verdict.rule,
+                        reservation,
+                        started,
+                    )),
                     other => {
                         release(reservation).await;
                         if let Err(e) = other {
@@ -674,7 +746,8 @@ impl Guard {
                         let reason = format!(
                             "requestState was already used: approval {approval_id} covered one call; call the tool again without it to ask again"
                         );
-                        let text = error_response(Some(id), ErrorCode::InvalidParams, &reason, None);
+                        let text =
+                            error_response(Some(id), ErrorCode::InvalidParams, &reason, None);
                         CallOutcome::Answer(
                             self.answer(entry, started, "deny", &verdict.rule, &reason, text)
                                 .await,
@@ -688,11 +761,21 @@ impl Guard {
                     let state = approvals.sealer().seal(&sealed);
                     let text = input_required(id, &current, &state);
                     return CallOutcome::Answer(
-                        self.answer(entry, started, "approval_required", &verdict.rule, &verdict.reason, text)
-                            .await,
+                        self.answer(
+                            entry,
+                            started,
+                            "approval_required",
+                            &verdict.rule,
+                            &verdict.reason,
+                            text,
+                        )
+                        .await,
                     );
                 }
-                let reason = format!("{}. Approval {approval_id} is still pending", verdict.reason);
+                let reason = format!(
+                    "{}. Approval {approval_id} is still pending",
+                    verdict.reason
+                );
                 let text = denial_result(
                     id,
                     era,
@@ -705,12 +788,21 @@ impl Guard {
                     },
                 );
                 CallOutcome::Answer(
-                    self.answer(entry, started, "approval_required", &verdict.rule, &reason, text)
-                        .await,
+                    self.answer(
+                        entry,
+                        started,
+                        "approval_required",
+                        &verdict.rule,
+                        &reason,
+                        text,
+                    )
+                    .await,
                 )
             }
             status => {
-                let text = self.refused(entry, started, id, era, &verdict.rule, &current, status).await;
+                let text = self
+                    .refused(entry, started, id, era, &verdict.rule, &current, status)
+                    .await;
                 CallOutcome::Answer(text)
             }
         }
@@ -770,6 +862,7 @@ impl Guard {
         let Held {
             id,
             era,
+            grant,
             tool,
             digest,
             session,
@@ -788,7 +881,8 @@ impl Guard {
             }
             _ => None,
         };
-        let until_deadline = std::time::Duration::from_millis(expires_ms.saturating_sub(approvals.now_ms()));
+        let until_deadline =
+            std::time::Duration::from_millis(expires_ms.saturating_sub(approvals.now_ms()));
         let deadline = tokio::time::Instant::now() + until_deadline;
         let mut ticks = tokio::time::interval(HOLD_PROGRESS);
         let mut progress = 0u64;
@@ -862,26 +956,41 @@ impl Guard {
         match outcome.status {
             ApprovalStatus::Approved => {
                 let key = ClaimKey {
-                    grant: entry.grant.as_deref().unwrap_or_default(),
+                    grant: &grant,
                     tool: &tool,
                     digest: &digest,
                 };
-                let grant = entry.grant.clone().unwrap_or_default();
-                let key = ClaimKey { grant: &grant, ..key };
-                let reservation = match self.reserve(&entry, started, &id, era, &tool, &verdict.then).await {
+                let reservation = match self
+                    .reserve(&entry, started, &id, era, &tool, &verdict.then)
+                    .await
+                {
                     Ok(r) => r,
                     Err(text) => return Some(CallOutcome::Answer(text)),
                 };
-                match approvals.claim(key, Some(&approval_id), &session, &id).await {
-                    Ok(Some(_)) => Some(CallOutcome::Forward(self.ticket(entry, "approved", &verdict.rule, reservation, started))),
+                match approvals
+                    .claim(key, Some(&approval_id), &session, &id)
+                    .await
+                {
+                    Ok(Some(_)) => Some(CallOutcome::Forward(self.ticket(
+                        entry,
+                        "approved",
+                        &verdict.rule,
+                        reservation,
+                        started,
+                    ))),
                     other => {
                         release(reservation).await;
                         if let Err(e) = other {
                             tracing::error!(error = %e, "approval store failed while claiming");
                         }
-                        let reason = format!("approval {approval_id} was approved but already used by an identical call; call again to ask anew");
+                        let reason = format!(
+                            "approval {approval_id} was approved but already used by an identical call; call again to ask anew"
+                        );
                         let text = deny(&id, era, "deny", &verdict.rule, &reason, None);
-                        Some(CallOutcome::Answer(self.answer(entry, started, "deny", &verdict.rule, &reason, text).await))
+                        Some(CallOutcome::Answer(
+                            self.answer(entry, started, "deny", &verdict.rule, &reason, text)
+                                .await,
+                        ))
                     }
                 }
             }

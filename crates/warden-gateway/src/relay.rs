@@ -26,7 +26,9 @@ use warden_protocol::{
 use tokio_util::sync::CancellationToken;
 
 use crate::approvals::{INPUT_KEY, STATE_PREFIX};
-use crate::guard::{Asking, CallOutcome, ClientLine, ClientSide, Guard, Outcome, Principal, Ticket};
+use crate::guard::{
+    Asking, CallOutcome, ClientLine, ClientSide, Guard, Outcome, Principal, Ticket,
+};
 
 /// Who sends a message and what decides it: the guard of their grant, the principal counters
 /// are keyed by, and the session key for counters of scope `session`. It travels with each
@@ -256,7 +258,8 @@ impl Relay {
         };
         match &msg.kind {
             Kind::Response { id, .. } => {
-                self.client_response(&msg, id.map(|i| i.get()), caller).await;
+                self.client_response(&msg, id.map(|i| i.get()), caller)
+                    .await;
                 None
             }
             Kind::Notification { method } => {
@@ -312,7 +315,8 @@ impl Relay {
         self.state()
             .asks
             .insert(down, (session.into_boxed_str(), tx));
-        let msg = serde_json::json!({"jsonrpc": "2.0", "id": down, "method": method, "params": params});
+        let msg =
+            serde_json::json!({"jsonrpc": "2.0", "id": down, "method": method, "params": params});
         if reply.send(msg.to_string()).await.is_err() {
             self.state().asks.remove(&down);
             return Err("the client is gone".into());
@@ -483,10 +487,9 @@ impl Relay {
                     .await;
                 // A retry answering the gateway's own question: the upstream never sees the
                 // state or the answer.
-                let stripped = client
-                    .resume
-                    .as_ref()
-                    .and_then(|_| warden_protocol::remove_params(msg, &["requestState", "inputResponses"]));
+                let stripped = client.resume.as_ref().and_then(|_| {
+                    warden_protocol::remove_params(msg, &["requestState", "inputResponses"])
+                });
                 match outcome {
                     CallOutcome::Answer(answer) => {
                         let _ = reply.send(answer).await;
@@ -496,7 +499,16 @@ impl Relay {
                         Some(text) => {
                             let m = warden_protocol::parse(text).ok()?;
                             return self
-                                .forward_client_request(&m, &mode, What::Call(ticket), id, era, method, reply, caller)
+                                .forward_client_request(
+                                    &m,
+                                    &mode,
+                                    What::Call(ticket),
+                                    id,
+                                    era,
+                                    method,
+                                    reply,
+                                    caller,
+                                )
                                 .await;
                         }
                         None => What::Call(ticket),
@@ -531,12 +543,21 @@ impl Relay {
 
     /// How the user behind a call can be asked, and the retry state it carries, if ours.
     fn client_side(&self, msg: &Message<'_>, era: Era, caller: &Caller) -> ClientSide {
-        let has_elicitation = |caps: Option<&Value>| caps.is_some_and(|c| c.get("elicitation").is_some());
+        let has_elicitation =
+            |caps: Option<&Value>| caps.is_some_and(|c| c.get("elicitation").is_some());
         let asking = if let Some(caps) = &caller.declared {
-            if has_elicitation(Some(caps)) { Asking::Elicit } else { Asking::No }
+            if has_elicitation(Some(caps)) {
+                Asking::Elicit
+            } else {
+                Asking::No
+            }
         } else if era == Era::Modern {
             let caps = msg.meta(META_CLIENT_CAPABILITIES);
-            if has_elicitation(caps.as_ref()) { Asking::InputRequired } else { Asking::No }
+            if has_elicitation(caps.as_ref()) {
+                Asking::InputRequired
+            } else {
+                Asking::No
+            }
         } else if has_elicitation(self.state().client_capabilities.as_ref()) {
             Asking::Elicit
         } else {
@@ -554,7 +575,9 @@ impl Relay {
             .and_then(|p| serde_json::from_str::<Retry>(p.get()).ok())
             .and_then(|r| {
                 let state = r.request_state.filter(|s| s.starts_with(STATE_PREFIX))?;
-                let answer = r.input_responses.and_then(|mut v| v.get_mut(INPUT_KEY).map(Value::take));
+                let answer = r
+                    .input_responses
+                    .and_then(|mut v| v.get_mut(INPUT_KEY).map(Value::take));
                 Some((state, answer))
             });
         ClientSide { asking, resume }
@@ -574,21 +597,25 @@ impl Relay {
         reply: &Reply,
         caller: &Caller,
     ) {
-        let Some(this) = self.me.upgrade() else { return };
-        let id = msg.id().map(|i| i.get().to_owned()).unwrap_or_else(|| "null".into());
+        let Some(this) = self.me.upgrade() else {
+            return;
+        };
+        let id = msg
+            .id()
+            .map(|i| i.get().to_owned())
+            .unwrap_or_else(|| "null".into());
         let cancel = CancellationToken::new();
         self.state().held.insert(
             (caller.session.as_str().into(), id.as_str().into()),
             cancel.clone(),
         );
-        let elicit: Option<Box<dyn FnOnce(Value) -> futures::future::BoxFuture<'static, Result<Value, String>> + Send>> =
-            (asking == Asking::Elicit).then(|| {
-                let (relay, reply, session) = (this.clone(), reply.clone(), caller.session.clone());
-                Box::new(move |params: Value| {
-                    Box::pin(relay.ask_client(reply, session, "elicitation/create", params))
-                        as futures::future::BoxFuture<'static, Result<Value, String>>
-                }) as Box<dyn FnOnce(Value) -> _ + Send>
-            });
+        let elicit: Option<crate::guard::Elicit> = (asking == Asking::Elicit).then(|| {
+            let (relay, reply, session) = (this.clone(), reply.clone(), caller.session.clone());
+            Box::new(move |params: Value| {
+                Box::pin(relay.ask_client(reply, session, "elicitation/create", params))
+                    as futures::future::BoxFuture<'static, Result<Value, String>>
+            }) as crate::guard::Elicit
+        });
         let line = ClientLine {
             reply: reply.clone(),
             progress_token: msg.meta("progressToken"),
@@ -607,9 +634,20 @@ impl Relay {
                     let _ = reply.send(text).await;
                 }
                 Some(CallOutcome::Forward(ticket)) => {
-                    let Ok(m) = warden_protocol::parse(&raw) else { return };
-                    this.forward_client_request(&m, &mode, What::Call(ticket), &id, era, "tools/call", &reply, &caller)
-                        .await;
+                    let Ok(m) = warden_protocol::parse(&raw) else {
+                        return;
+                    };
+                    this.forward_client_request(
+                        &m,
+                        &mode,
+                        What::Call(ticket),
+                        &id,
+                        era,
+                        "tools/call",
+                        &reply,
+                        &caller,
+                    )
+                    .await;
                 }
                 Some(CallOutcome::Hold(_)) => {
                     tracing::error!("a held call was held again; dropped");

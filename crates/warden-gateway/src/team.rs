@@ -46,6 +46,7 @@ pub struct Team {
     store: Arc<dyn CounterStore>,
     clock: Arc<dyn Clock>,
     audit: Option<Arc<AuditLog>>,
+    approvals: Option<Arc<crate::approvals::Approvals>>,
     deny_all: Arc<Policy>,
     reload: std::sync::Mutex<()>,
     /// Requests in flight across all endpoints (`limits.max_concurrent_requests`).
@@ -101,13 +102,15 @@ pub fn upstream_spec(server: &Server) -> Result<UpstreamSpec, String> {
 
 impl Team {
     /// Starts from a validated configuration. Fails when a server cannot be served. Every
-    /// decision is recorded in `audit` when given.
+    /// decision is recorded in `audit` when given; calls that need approval are held in
+    /// `approvals` (denied without).
     pub fn new(
         config: Config,
         auth: Authenticator,
         store: Arc<dyn CounterStore>,
         clock: Arc<dyn Clock>,
         audit: Option<Arc<AuditLog>>,
+        approvals: Option<Arc<crate::approvals::Approvals>>,
     ) -> Result<Arc<Self>, String> {
         let deny_all = Arc::new(
             Policy::from_json("(no policy)", r#"{"version":"1","default":"deny"}"#)
@@ -125,6 +128,7 @@ impl Team {
             store,
             clock,
             audit,
+            approvals,
             deny_all,
             reload: std::sync::Mutex::new(()),
         });
@@ -435,6 +439,9 @@ impl Team {
         let mut guard = Guard::new(policy, self.store.clone(), self.clock.clone());
         if let Some(log) = &self.audit {
             guard = guard.with_audit(log.clone(), server);
+        }
+        if let Some(approvals) = &self.approvals {
+            guard = guard.with_approvals(approvals.clone());
         }
         Some(Admitted {
             who: principal,

@@ -74,6 +74,7 @@ async fn harness(policy: &str, era: DemoEra) -> Harness {
         guard,
         who: Principal::local(),
         session: "s1".into(),
+        declared: None,
     };
     let pump = relay.clone();
     tokio::spawn(async move {

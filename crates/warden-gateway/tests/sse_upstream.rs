@@ -109,6 +109,7 @@ async fn harness(policy: &str, limits: Limits, timeout: Duration) -> Harness {
         guard,
         who: Principal::local(),
         session: "s1".into(),
+        declared: None,
     };
     Harness {
         relay,

@@ -15,15 +15,18 @@ pub struct ApprovalSettings {
     pub approvers: Vec<Approver>,
     /// `timeout`: how long a request waits for an answer; then it expires and the call is
     /// denied. Also how long an approval given to an `async` request waits for the retry.
-    /// Written as seconds or a duration (`"90s"`, `"10m"`, `"2h"`). Default 10 minutes.
+    /// Written as whole seconds or a duration (`"90s"`, `"10m"`, `"2h"`); more than 0 and at
+    /// most 7 days. Default 10 minutes.
     pub timeout_ms: u64,
     /// `valid_for`: once approved, identical calls (same grant, tool and argument digest)
-    /// pass without asking again for this long. Default 0: the approval covers one call.
+    /// pass without asking again for this long; at most 30 days. Default 0: the approval
+    /// covers one call.
     pub valid_for_ms: u64,
     /// `mode`: `"hold"` (the call waits for the answer) or `"async"` (the call returns at
     /// once naming the approval; the agent retries after approval). Default `"hold"`.
     pub mode: ApprovalMode,
-    /// `webhook`: where each request (and its outcome) is POSTed. Default none.
+    /// `webhook`: where each request (and its outcome) is POSTed. Default none; a rule's
+    /// `"webhook": null` turns off the top level's.
     pub webhook: Option<Webhook>,
 }
 
@@ -114,7 +117,7 @@ impl ApprovalMode {
 /// `webhook`: `{"url": "https://…", "format": "json" | "slack"}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Webhook {
-    /// `url`: an `http` or `https` URL.
+    /// `url`: an `http` or `https` URL, as normalized by the `url` crate.
     pub url: String,
     /// `format`: the body's shape. Default [`WebhookFormat::Json`].
     pub format: WebhookFormat,
@@ -128,6 +131,23 @@ pub enum WebhookFormat {
     Json,
     /// A body Slack's incoming webhooks accept (`text` and `blocks`).
     Slack,
+}
+
+impl crate::Policy {
+    /// Every webhook the policy's approvals announce to (top level and rules), without
+    /// repeats: the gateway refuses a policy naming one when it has no secret to sign with.
+    pub fn approval_webhooks(&self) -> Vec<&Webhook> {
+        let mut out: Vec<&Webhook> = Vec::new();
+        let all = std::iter::once(&self.approval).chain(self.rules.iter().map(|r| &r.approval));
+        for settings in all {
+            if let Some(hook) = &settings.webhook
+                && !out.contains(&hook)
+            {
+                out.push(hook);
+            }
+        }
+        out
+    }
 }
 
 /// Lowercase hex SHA-256 of the canonical JSON of `arguments` (object keys sorted at every

@@ -12,12 +12,14 @@
 //! on, so the user sees all problems in one run.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use jsonc_parser::ast::{Object, ObjectProp, Value};
 use jsonc_parser::common::Ranged;
 use jsonc_parser::{CollectOptions, ParseOptions};
 
 use crate::ScopeKind;
+use crate::approval::{ApprovalMode, ApprovalSettings, Approver, Webhook, WebhookFormat};
 use crate::audit::ArgumentCapture;
 use crate::glob::{Glob, GlobSet};
 use crate::model::{Action, Condition, Limit, Op, Path, Policy, Root, Rule};
@@ -35,6 +37,7 @@ const TOP_FIELDS: &[&str] = &[
     "all_tools",
     "tools",
     "audit",
+    "approval",
 ];
 const ALL_TOOLS_FIELDS: &[&str] = &["limits"];
 const RULE_FIELDS: &[&str] = &[
@@ -46,9 +49,18 @@ const RULE_FIELDS: &[&str] = &[
     "arguments",
     "limits",
     "audit",
+    "approval",
 ];
 const AUDIT_FIELDS: &[&str] = &["arguments", "redact"];
 const CAPTURE_MODES: &[&str] = &["keys", "hashed", "full"];
+const APPROVAL_FIELDS: &[&str] = &["approvers", "timeout", "valid_for", "mode", "webhook"];
+const WEBHOOK_FIELDS: &[&str] = &["url", "format"];
+const APPROVAL_MODES: &[&str] = &["hold", "async"];
+const WEBHOOK_FORMATS: &[&str] = &["json", "slack"];
+/// `timeout` is more than 0 and at most 7 days.
+const MAX_TIMEOUT_MS: u64 = 7 * 86_400_000;
+/// `valid_for` is 0 to 30 days.
+const MAX_VALID_FOR_MS: u64 = 30 * 86_400_000;
 const CONDITION_FIELDS: &[&str] = &["path", "op", "value", "reason"];
 const LIMIT_FIELDS: &[&str] = &["counter", "window", "max", "scope", "increment_from"];
 const OPS: &[&str] = &[
@@ -207,9 +219,16 @@ impl<'t> Compiler<'t> {
             let name = prop.name.as_str();
             let here = child(pointer, name);
             if !allowed.contains(&name) {
-                let hint = match suggest(name, allowed) {
-                    Some(s) => format!("; did you mean \"{s}\"?"),
-                    None => String::new(),
+                let hint = if allowed.contains(&"approval") && APPROVAL_FIELDS.contains(&name) {
+                    format!(
+                        r#"; it belongs in the approval block: "approval": {{{}: ...}}"#,
+                        quote(name)
+                    )
+                } else {
+                    match suggest(name, allowed) {
+                        Some(s) => format!("; did you mean \"{s}\"?"),
+                        None => String::new(),
+                    }
                 };
                 let list = allowed.join(", ");
                 self.problem(
@@ -454,6 +473,18 @@ impl<'t> Compiler<'t> {
             }
         }
 
+        let defaults = ApprovalSettings::default();
+        let approval = match f.get("approval") {
+            Some(v) => match self.approval(v, "/approval", &defaults) {
+                Some(a) => Arc::new(a),
+                None => {
+                    ok = false;
+                    Arc::new(defaults)
+                }
+            },
+            None => Arc::new(defaults),
+        };
+
         let mut rules: Vec<Rule> = Vec::new();
         let mut exact = HashMap::new();
         let mut globs = Vec::new();
@@ -481,7 +512,7 @@ impl<'t> Compiler<'t> {
                             ok = false;
                             continue;
                         }
-                        let Some(rule) = self.rule(&prop.value, here) else {
+                        let Some(rule) = self.rule(&prop.value, here, &approval) else {
                             ok = false;
                             continue;
                         };
@@ -518,7 +549,7 @@ impl<'t> Compiler<'t> {
             rules,
             audit_arguments: audit.arguments.unwrap_or_default(),
             audit_redact: audit.redact,
-            approval: Default::default(),
+            approval,
         })
     }
 
@@ -554,7 +585,14 @@ impl<'t> Compiler<'t> {
 
     // ---- tool rules -----------------------------------------------------
 
-    fn rule(&mut self, v: &Value<'_>, pointer: String) -> Option<Rule> {
+    /// One `tools.<name>` rule; `top` is the top-level approval settings its own `approval`
+    /// block is merged over (and shared as is when it has none).
+    fn rule(
+        &mut self,
+        v: &Value<'_>,
+        pointer: String,
+        top: &Arc<ApprovalSettings>,
+    ) -> Option<Rule> {
         let obj = self.object(
             v,
             &pointer,
@@ -608,6 +646,15 @@ impl<'t> Compiler<'t> {
                 None => ok = false,
             }
         }
+        // An approval block on a rule that never asks for approval is allowed: a policy
+        // may be edited gradually, and the block is checked all the same.
+        let mut approval = Arc::clone(top);
+        if let Some(v) = f.get("approval") {
+            match self.approval(v, &format!("{pointer}/approval"), top) {
+                Some(a) => approval = Arc::new(a),
+                None => ok = false,
+            }
+        }
         ok.then_some(Rule {
             pointer,
             action,
@@ -620,7 +667,7 @@ impl<'t> Compiler<'t> {
             audit_arguments: audit.arguments,
             // Only the rule's own names here; `policy` prepends the top level's.
             audit_redact: audit.redact,
-            approval: Default::default(),
+            approval,
         })
     }
 
@@ -780,6 +827,319 @@ impl<'t> Compiler<'t> {
             }
         }
         ok.then_some(audit)
+    }
+
+    // ---- approval ---------------------------------------------------------
+
+    /// An `approval` block, merged field by field over `base`: the defaults for the top
+    /// level's block, the top level's settings for a rule's.
+    fn approval(
+        &mut self,
+        v: &Value<'_>,
+        pointer: &str,
+        base: &ApprovalSettings,
+    ) -> Option<ApprovalSettings> {
+        if let Value::Array(_) = v {
+            self.problem(
+                pointer,
+                v.start(),
+                r#"approval must be an object, not an array; to say who may approve, write "approval": {"approvers": ["operator"]}"#,
+            );
+            return None;
+        }
+        let obj = self.object(
+            v,
+            pointer,
+            r#"approval (e.g. {"approvers": ["operator"], "timeout": "10m"})"#,
+        )?;
+        let f = self.fields(obj, pointer, APPROVAL_FIELDS);
+        let mut ok = true;
+        let mut settings = base.clone();
+
+        if let Some(av) = f.get("approvers") {
+            match self.approvers(av, &format!("{pointer}/approvers")) {
+                Some(a) => settings.approvers = a,
+                None => ok = false,
+            }
+        }
+        if let Some(tv) = f.get("timeout") {
+            match self.duration(tv, &format!("{pointer}/timeout"), &TIMEOUT) {
+                Some(ms) => settings.timeout_ms = ms,
+                None => ok = false,
+            }
+        }
+        if let Some(vv) = f.get("valid_for") {
+            match self.duration(vv, &format!("{pointer}/valid_for"), &VALID_FOR) {
+                Some(ms) => settings.valid_for_ms = ms,
+                None => ok = false,
+            }
+        }
+        if let Some(mv) = f.get("mode") {
+            let mode = match mv {
+                Value::StringLit(s) => match s.value.as_ref() {
+                    "hold" => Some(ApprovalMode::Hold),
+                    "async" => Some(ApprovalMode::Async),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match mode {
+                Some(mode) => settings.mode = mode,
+                None => {
+                    let hint = match mv {
+                        Value::StringLit(s) => mode_alias(&s.value)
+                            .or_else(|| suggest(&s.value, APPROVAL_MODES))
+                            .map(|m| format!(r#"; did you mean "{m}"?"#))
+                            .unwrap_or_default(),
+                        _ => String::new(),
+                    };
+                    self.problem(
+                        &format!("{pointer}/mode"),
+                        mv.start(),
+                        format!(
+                            r#"mode must be "hold" (the default: the call waits for the answer) or "async" (the call returns at once and is retried once approved), not {}{hint}"#,
+                            self.source_text(mv)
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if let Some(wv) = f.get("webhook") {
+            match wv {
+                // `null` turns off a webhook the top level set.
+                Value::NullKeyword(_) => settings.webhook = None,
+                _ => match self.webhook(wv, &format!("{pointer}/webhook")) {
+                    Some(w) => settings.webhook = Some(w),
+                    None => ok = false,
+                },
+            }
+        }
+
+        // Reported where this block writes the mode or the approvers; a block that writes
+        // neither inherits a problem already reported at the top level.
+        let user_only = settings.approvers.iter().all(|a| *a == Approver::User);
+        if ok && settings.mode == ApprovalMode::Async && user_only {
+            let at = match (f.get("mode"), f.get("approvers")) {
+                (Some(mv), _) => Some(("mode", mv.start())),
+                (None, Some(av)) => Some(("approvers", av.start())),
+                (None, None) => None,
+            };
+            if let Some((field, at)) = at {
+                self.problem(
+                    &format!("{pointer}/{field}"),
+                    at,
+                    r#"mode "async" with "user" as the only approver cannot work: an async request returns at once, so nobody at the client can answer it; add "operator" or a named approver to approvers, or use mode "hold""#,
+                );
+                ok = false;
+            }
+        }
+        ok.then_some(settings)
+    }
+
+    /// `approvers`: a non-empty list of distinct, well-formed names.
+    fn approvers(&mut self, v: &Value<'_>, pointer: &str) -> Option<Vec<Approver>> {
+        let items = self.array(
+            v,
+            pointer,
+            r#"approvers (a list such as ["user", "operator"])"#,
+        )?;
+        if items.is_empty() {
+            self.problem(
+                pointer,
+                v.start(),
+                r#"approvers must not be empty, or nobody could approve; list at least one, e.g. ["operator"]"#,
+            );
+            return None;
+        }
+        let mut out: Vec<Approver> = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let here = format!("{pointer}/{i}");
+            let Some(text) = self.string(item, &here, "each approver") else {
+                ok = false;
+                continue;
+            };
+            if let Some(message) = approver_problem(text) {
+                self.problem(&here, item.start(), message);
+                ok = false;
+                continue;
+            }
+            let approver = Approver::parse(text);
+            if out.contains(&approver) {
+                self.problem(
+                    &here,
+                    item.start(),
+                    format!(
+                        "approver {} appears twice; list each approver once",
+                        quote(text)
+                    ),
+                );
+                ok = false;
+                continue;
+            }
+            out.push(approver);
+        }
+        ok.then_some(out)
+    }
+
+    /// `timeout` or `valid_for`, in milliseconds: a whole number of seconds or a duration
+    /// string (`humantime` syntax: `"90s"`, `"10m"`, `"1h 30m"`).
+    fn duration(&mut self, v: &Value<'_>, pointer: &str, spec: &DurationSpec) -> Option<u64> {
+        let DurationSpec { name, example, .. } = *spec;
+        let ms = match v {
+            Value::NumberLit(n) if n.value.bytes().all(|b| b.is_ascii_digit()) => Ok(n
+                .value
+                .parse::<u64>()
+                .map_or(u64::MAX, |secs| secs.saturating_mul(1000))),
+            Value::NumberLit(_) => Err(format!(
+                r#"{name} must be a whole, non-negative number of seconds (e.g. 600) or a duration such as {example}, not {}"#,
+                self.source_text(v)
+            )),
+            Value::StringLit(s) => {
+                let text = s.value.as_ref();
+                if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+                    Err(format!(
+                        r#"{name} {} needs a unit: write "{text}s", or the number {text} for seconds"#,
+                        quote(text)
+                    ))
+                } else {
+                    match humantime::parse_duration(text) {
+                        Ok(d) if d.subsec_nanos() % 1_000_000 != 0 => Err(format!(
+                            "{name} {} is finer than a millisecond; write whole milliseconds, seconds or more, e.g. {example}",
+                            quote(text)
+                        )),
+                        Ok(d) => Ok(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                        Err(err) => Err(format!(
+                            r#"{name} {} is not a duration ({err}); write one such as {example} or "1h 30m", or a number of seconds"#,
+                            quote(text)
+                        )),
+                    }
+                }
+            }
+            other => Err(format!(
+                "{name} must be a number of seconds or a duration such as {example}, not {}",
+                kind(other)
+            )),
+        };
+        match ms {
+            Ok(ms) if (spec.min_ms..=spec.max_ms).contains(&ms) => Some(ms),
+            Ok(_) => {
+                self.problem(
+                    pointer,
+                    v.start(),
+                    format!(
+                        "{name} must be {}, e.g. {example}, not {}",
+                        spec.range,
+                        self.source_text(v)
+                    ),
+                );
+                None
+            }
+            Err(message) => {
+                self.problem(pointer, v.start(), message);
+                None
+            }
+        }
+    }
+
+    /// `webhook`: `{"url": "https://…", "format": "json" | "slack"}`.
+    fn webhook(&mut self, v: &Value<'_>, pointer: &str) -> Option<Webhook> {
+        if let Value::StringLit(s) = v {
+            self.problem(
+                pointer,
+                v.start(),
+                format!(
+                    r#"webhook must be an object, not a string; write "webhook": {{"url": {}}}"#,
+                    quote(&s.value)
+                ),
+            );
+            return None;
+        }
+        let obj = self.object(
+            v,
+            pointer,
+            r#"webhook (e.g. {"url": "https://hooks.example.com/warden", "format": "json"})"#,
+        )?;
+        let f = self.fields(obj, pointer, WEBHOOK_FIELDS);
+        let mut ok = true;
+
+        let url = match f.get("url") {
+            Some(uv) => {
+                let here = format!("{pointer}/url");
+                match self.string(uv, &here, "webhook url") {
+                    Some(text) => match url::Url::parse(text) {
+                        Ok(u) if matches!(u.scheme(), "http" | "https") => Some(String::from(u)),
+                        Ok(u) => {
+                            self.problem(
+                                &here,
+                                uv.start(),
+                                format!(
+                                    r#"webhook url must be an http or https URL, not {}, e.g. "https://hooks.example.com/warden""#,
+                                    quote(&format!("{}:", u.scheme()))
+                                ),
+                            );
+                            None
+                        }
+                        Err(err) => {
+                            self.problem(
+                                &here,
+                                uv.start(),
+                                format!(
+                                    r#"webhook url {} is not a URL ({err}); write an absolute URL such as "https://hooks.example.com/warden""#,
+                                    quote(text)
+                                ),
+                            );
+                            None
+                        }
+                    },
+                    None => None,
+                }
+            }
+            None => {
+                self.missing(
+                    &f,
+                    pointer,
+                    "url",
+                    r#""url": "https://hooks.example.com/warden""#,
+                );
+                None
+            }
+        };
+
+        let mut format = WebhookFormat::default();
+        if let Some(fv) = f.get("format") {
+            let parsed = match fv {
+                Value::StringLit(s) => match s.value.as_ref() {
+                    "json" => Some(WebhookFormat::Json),
+                    "slack" => Some(WebhookFormat::Slack),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match parsed {
+                Some(p) => format = p,
+                None => {
+                    let hint = match fv {
+                        Value::StringLit(s) => suggest(&s.value, WEBHOOK_FORMATS)
+                            .map(|m| format!(r#"; did you mean "{m}"?"#))
+                            .unwrap_or_default(),
+                        _ => String::new(),
+                    };
+                    self.problem(
+                        &format!("{pointer}/format"),
+                        fv.start(),
+                        format!(
+                            r#"webhook format must be "json" (the default: Warden's own document) or "slack" (a body Slack's incoming webhooks accept), not {}{hint}"#,
+                            self.source_text(fv)
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        let url = url?;
+        ok.then_some(Webhook { url, format })
     }
 
     // ---- conditions -----------------------------------------------------
@@ -1374,6 +1734,94 @@ fn capture_mode(name: &str) -> Option<ArgumentCapture> {
         "keys" => ArgumentCapture::Keys,
         "hashed" => ArgumentCapture::Hashed,
         "full" => ArgumentCapture::Full,
+        _ => return None,
+    })
+}
+
+/// How one duration field is read and bounded.
+struct DurationSpec {
+    name: &'static str,
+    min_ms: u64,
+    max_ms: u64,
+    /// The allowed range, for messages.
+    range: &'static str,
+    example: &'static str,
+}
+
+const TIMEOUT: DurationSpec = DurationSpec {
+    name: "timeout",
+    min_ms: 1,
+    max_ms: MAX_TIMEOUT_MS,
+    range: "more than 0 and at most 7 days",
+    example: r#""10m""#,
+};
+
+const VALID_FOR: DurationSpec = DurationSpec {
+    name: "valid_for",
+    min_ms: 0,
+    max_ms: MAX_VALID_FOR_MS,
+    range: "at most 30 days (0, the default, makes each approval cover one call)",
+    example: r#""1h""#,
+};
+
+/// What is wrong with one `approvers` entry, if anything.
+fn approver_problem(text: &str) -> Option<String> {
+    const FORMS: &str =
+        r#""user", "operator", an identity such as "alice@example.com", or "group:<name>""#;
+    if text.is_empty() {
+        return Some(format!("an approver must not be empty; write {FORMS}"));
+    }
+    if text.trim() != text {
+        return Some(format!(
+            "approver {} has leading or trailing whitespace; write {}",
+            quote(text),
+            quote(text.trim())
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Some(format!(
+            "approver {} contains control characters; write {FORMS}",
+            quote(text)
+        ));
+    }
+    let lower = text.to_ascii_lowercase();
+    if (lower == "user" || lower == "operator") && lower != text {
+        return Some(format!(
+            r#"approver {} is not a keyword; did you mean "{lower}"? ("user" and "operator" are written in lowercase)"#,
+            quote(text)
+        ));
+    }
+    let prefix = text.get(..6).filter(|p| p.eq_ignore_ascii_case("group:"))?;
+    let name = &text[6..];
+    if prefix != "group:" {
+        return Some(format!(
+            r#"approver {} has the prefix {}; did you mean {}? (the prefix is written "group:")"#,
+            quote(text),
+            quote(prefix),
+            quote(&format!("group:{name}"))
+        ));
+    }
+    if name.is_empty() {
+        return Some(format!(
+            r#"approver {} names no group; write "group:<name>", e.g. "group:finance""#,
+            quote(text)
+        ));
+    }
+    if name.trim() != name {
+        return Some(format!(
+            "approver {} has whitespace around the group name; write {}",
+            quote(text),
+            quote(&format!("group:{}", name.trim()))
+        ));
+    }
+    None
+}
+
+/// Other words people use for the two approval modes.
+fn mode_alias(name: &str) -> Option<&'static str> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "wait" | "sync" | "synchronous" | "block" | "blocking" | "hold_call" => "hold",
+        "asynchronous" | "nowait" | "no_wait" | "background" | "deferred" | "later" => "async",
         _ => return None,
     })
 }

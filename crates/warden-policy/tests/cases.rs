@@ -14,12 +14,17 @@
 //! `limit_reasons` (each `LimitRequest::reason`), `audit` (what
 //! `Policy::audit_capture` resolves: the mode, then `redact=` and the names
 //! joined by commas when there are any, e.g. `full redact=ssn,card_number`).
+//!
+//! For an `approve` verdict: `approval` (the resolved settings, e.g.
+//! `approvers=user,operator timeout=600000ms valid_for=0ms mode=hold webhook=none`, a webhook
+//! written `webhook=<format>:<url>`) and `then` (what the call is once approved, in the
+//! `allow` summary form); `describe` and `limit_reasons` read `then`'s limits.
 
 use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use warden_policy::{Call, Policy, Scope, Verdict};
+use warden_policy::{Allowed, ApprovalSettings, Call, Policy, Scope, Verdict, WebhookFormat};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,6 +48,8 @@ struct Case {
     describe: Option<Vec<String>>,
     limit_reasons: Option<Vec<Option<String>>>,
     audit: Option<String>,
+    approval: Option<String>,
+    then: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -59,21 +66,44 @@ fn summary(verdict: &Verdict) -> String {
         Verdict::Unknown => "unknown".to_owned(),
         Verdict::Deny(d) => format!("deny {:?} {}", d.kind, d.rule),
         Verdict::Approve(a) => format!("approve {}", a.rule),
-        Verdict::Allow(a) => {
-            let mut out = format!("allow {}", a.rule);
-            for l in &a.limits {
-                out.push_str(&format!(
-                    " [{} {} {}s max={} +{}]",
-                    l.rule,
-                    l.key.replace('\u{1f}', "|"),
-                    l.window_secs,
-                    l.max,
-                    l.amount
-                ));
-            }
-            out
-        }
+        Verdict::Allow(a) => allowed(a),
     }
+}
+
+fn allowed(a: &Allowed) -> String {
+    let mut out = format!("allow {}", a.rule);
+    for l in &a.limits {
+        out.push_str(&format!(
+            " [{} {} {}s max={} +{}]",
+            l.rule,
+            l.key.replace('\u{1f}', "|"),
+            l.window_secs,
+            l.max,
+            l.amount
+        ));
+    }
+    out
+}
+
+/// The resolved approval settings on one line.
+fn settings(s: &ApprovalSettings) -> String {
+    let webhook = match &s.webhook {
+        None => "none".to_owned(),
+        Some(w) => {
+            let format = match w.format {
+                WebhookFormat::Json => "json",
+                WebhookFormat::Slack => "slack",
+            };
+            format!("{format}:{}", w.url)
+        }
+    };
+    format!(
+        "approvers={} timeout={}ms valid_for={}ms mode={} webhook={webhook}",
+        s.approver_names().join(","),
+        s.timeout_ms,
+        s.valid_for_ms,
+        s.mode.as_str()
+    )
 }
 
 fn reason(verdict: &Verdict) -> Option<&str> {
@@ -146,8 +176,25 @@ fn check(policy: &Policy, case: &Case) -> Result<(), String> {
     }
     let limits = match &verdict {
         Verdict::Allow(a) => a.limits.as_slice(),
+        Verdict::Approve(a) => a.then.limits.as_slice(),
         _ => &[],
     };
+    let approval = match &verdict {
+        Verdict::Approve(a) => Some(a),
+        _ => None,
+    };
+    if let Some(want) = &case.approval {
+        let got = approval.map(|a| settings(&a.settings));
+        if got.as_ref() != Some(want) {
+            errors.push(format!("approval\n      want {want}\n      got  {got:?}"));
+        }
+    }
+    if let Some(want) = &case.then {
+        let got = approval.map(|a| allowed(&a.then));
+        if got.as_ref() != Some(want) {
+            errors.push(format!("then\n      want {want}\n      got  {got:?}"));
+        }
+    }
     if let Some(want) = &case.describe {
         let got: Vec<String> = limits.iter().map(|l| l.describe()).collect();
         if &got != want {
@@ -229,7 +276,7 @@ macro_rules! case_files {
 }
 
 case_files!(
-    seeds, order, defaults, hide, globs, operators, limits, arguments, audit
+    seeds, order, defaults, hide, globs, operators, limits, arguments, audit, approval
 );
 
 #[test]
@@ -293,4 +340,47 @@ fn policy_is_send_sync_debug() {
     fn assert<T: Send + Sync + std::fmt::Debug>() {}
     assert::<Policy>();
     assert::<Verdict>();
+}
+
+/// A rule without an `approval` block shares the top level's settings (one `Arc`); a rule
+/// with one gets its own.
+#[test]
+fn rules_without_a_block_share_the_top_level_settings() {
+    let policy = Policy::from_json(
+        "shared.json",
+        r#"{"version": "1", "default": "approve",
+            "approval": {"approvers": ["operator"], "timeout": "5m"},
+            "tools": {"a": {"action": "approve"}, "b": {"action": "approve"},
+                      "c": {"action": "approve", "approval": {"valid_for": "1h"}}}}"#,
+    )
+    .expect("compiles");
+    let args = json!({});
+    let identity = json!({"name": "local"});
+    let settings = |tool: &str| {
+        let call = Call {
+            tool,
+            arguments: &args,
+            identity: &identity,
+            scope: Scope {
+                grant: "g1",
+                identity: "local",
+                session: "s1",
+            },
+        };
+        match policy.evaluate(&call) {
+            Verdict::Approve(a) => a.settings,
+            other => panic!("{tool}: expected approval, got {other:?}"),
+        }
+    };
+    let (top, a, b, c) = (
+        settings("other"),
+        settings("a"),
+        settings("b"),
+        settings("c"),
+    );
+    assert!(std::sync::Arc::ptr_eq(&top, &a));
+    assert!(std::sync::Arc::ptr_eq(&a, &b));
+    assert!(!std::sync::Arc::ptr_eq(&a, &c));
+    assert_eq!((c.timeout_ms, c.valid_for_ms), (300_000, 3_600_000));
+    assert_eq!(c.approver_names(), ["operator"]);
 }

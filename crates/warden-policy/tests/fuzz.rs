@@ -4,7 +4,10 @@
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use warden_policy::{ArgumentCapture, AuditCapture, Call, DenyKind, Policy, Scope, Verdict};
+use warden_policy::{
+    ApprovalSettings, ArgumentCapture, AuditCapture, Call, DenyKind, Policy, Scope, Verdict,
+    WebhookFormat,
+};
 
 /// Words a policy uses, so random documents often reach deep checks.
 const WORDS: &[&str] = &[
@@ -72,6 +75,22 @@ const WORDS: &[&str] = &[
     "keys",
     "hashed",
     "full",
+    "approval",
+    "approvers",
+    "timeout",
+    "valid_for",
+    "mode",
+    "hold",
+    "async",
+    "webhook",
+    "url",
+    "format",
+    "slack",
+    "user",
+    "operator",
+    "group:a",
+    "10m",
+    "https://h.example/x",
 ];
 
 fn word() -> impl Strategy<Value = String> {
@@ -138,6 +157,124 @@ fn string_values<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
     }
 }
 
+/// The durations [`approval_block`] writes, with their milliseconds.
+const DURATIONS: &[(&str, u64)] = &[("10m", 600_000), ("1h 30m", 5_400_000), ("7d", 604_800_000)];
+
+/// An `approval` block with some of its fields: almost always valid (async with only
+/// "user" is the one way it is not).
+fn approval_block() -> impl Strategy<Value = Value> {
+    let approvers = proptest::sample::subsequence(
+        &["user", "operator", "alice@example.com", "group:finance"][..],
+        1..=3,
+    );
+    let duration = prop_oneof![
+        proptest::sample::select(DURATIONS).prop_map(|(text, _)| json!(text)),
+        (0u64..100).prop_map(|secs| json!(secs)),
+    ];
+    let webhook = prop_oneof![
+        Just(Value::Null),
+        Just(json!({"url": "https://hooks.example.com/x"})),
+        Just(json!({"url": "http://localhost:8080/hook", "format": "slack"})),
+    ];
+    (
+        proptest::option::of(approvers),
+        proptest::option::of(
+            duration
+                .clone()
+                .prop_filter("timeout > 0", |d| d != &json!(0)),
+        ),
+        proptest::option::of(duration),
+        proptest::option::of(proptest::sample::select(&["hold", "async"][..])),
+        proptest::option::of(webhook),
+    )
+        .prop_map(|(approvers, timeout, valid_for, mode, webhook)| {
+            let mut block = Map::new();
+            let fields = [
+                ("approvers", approvers.map(|a| json!(a))),
+                ("timeout", timeout),
+                ("valid_for", valid_for),
+                ("mode", mode.map(Value::from)),
+                ("webhook", webhook),
+            ];
+            for (name, value) in fields {
+                if let Some(value) = value {
+                    block.insert(name.to_owned(), value);
+                }
+            }
+            Value::Object(block)
+        })
+}
+
+/// Milliseconds of a duration [`approval_block`] wrote.
+fn duration_ms(v: &Value) -> u64 {
+    match v {
+        Value::Number(n) => n.as_u64().expect("whole seconds") * 1000,
+        Value::String(s) => {
+            DURATIONS
+                .iter()
+                .find(|(text, _)| text == s)
+                .expect("a known duration")
+                .1
+        }
+        other => panic!("not a duration: {other}"),
+    }
+}
+
+/// What an approval's settings must be, worked out from the document: each field from the
+/// rule's block, else the top level's, else the default.
+fn expected_settings(doc: &Value, rule: Option<&str>) -> String {
+    let top = doc.get("approval");
+    let own = rule.and_then(|k| doc["tools"][k].get("approval"));
+    let field = |name: &str| {
+        own.and_then(|b| b.get(name))
+            .or_else(|| top.and_then(|b| b.get(name)))
+    };
+    let approvers = field("approvers").map_or("user,operator".to_owned(), |a| {
+        let names: Vec<&str> = a
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        names.join(",")
+    });
+    let webhook = match field("webhook") {
+        None | Some(Value::Null) => "none".to_owned(),
+        Some(w) => format!(
+            "{}:{}",
+            w.get("format").and_then(Value::as_str).unwrap_or("json"),
+            w["url"].as_str().expect("url")
+        ),
+    };
+    format!(
+        "{approvers} {} {} {} {webhook}",
+        field("timeout").map_or(600_000, duration_ms),
+        field("valid_for").map_or(0, duration_ms),
+        field("mode").and_then(Value::as_str).unwrap_or("hold"),
+    )
+}
+
+/// The same line for compiled settings.
+fn settings_line(s: &ApprovalSettings) -> String {
+    let webhook = match &s.webhook {
+        None => "none".to_owned(),
+        Some(w) => {
+            let format = match w.format {
+                WebhookFormat::Json => "json",
+                WebhookFormat::Slack => "slack",
+            };
+            format!("{format}:{}", w.url)
+        }
+    };
+    format!(
+        "{} {} {} {} {webhook}",
+        s.approver_names().join(","),
+        s.timeout_ms,
+        s.valid_for_ms,
+        s.mode.as_str()
+    )
+}
+
 /// A policy that is often valid: the right shape with random parts.
 fn policy_like() -> impl Strategy<Value = Value> {
     let condition = (
@@ -187,9 +324,10 @@ fn policy_like() -> impl Strategy<Value = Value> {
         proptest::collection::vec(limit.clone(), 0..3),
         any::<bool>(),
         proptest::option::of(proptest::sample::select(&["keys", "hashed", "full"][..])),
+        proptest::option::weighted(0.3, approval_block()),
     )
         .prop_map(
-            |(action, require, deny_if, approve_if, limits, schema, audit)| {
+            |(action, require, deny_if, approve_if, limits, schema, audit, approval)| {
                 let mut r = json!({"action": action, "require": require, "deny_if": deny_if,
                                "approve_if": approve_if, "limits": limits});
                 if schema {
@@ -198,6 +336,9 @@ fn policy_like() -> impl Strategy<Value = Value> {
                 }
                 if let Some(mode) = audit {
                     r["audit"] = json!({"arguments": mode, "redact": ["ssn"]});
+                }
+                if let Some(block) = approval {
+                    r["approval"] = block;
                 }
                 r
             },
@@ -216,12 +357,17 @@ fn policy_like() -> impl Strategy<Value = Value> {
             ),
             0..5,
         ),
+        proptest::option::weighted(0.3, approval_block()),
     )
-        .prop_map(|(default, hide, all, tools)| {
+        .prop_map(|(default, hide, all, tools, approval)| {
             let tools: Map<String, Value> =
                 tools.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-            json!({"version": "1", "default": default, "hide": hide,
-                   "all_tools": {"limits": all}, "tools": tools})
+            let mut doc = json!({"version": "1", "default": default, "hide": hide,
+                   "all_tools": {"limits": all}, "tools": tools});
+            if let Some(block) = approval {
+                doc["approval"] = block;
+            }
+            doc
         })
 }
 
@@ -246,10 +392,16 @@ fn check_consistent(policy: &Policy, tool: &str, args: &Value, identity: &Value)
         }
         _ => assert!(listed, "{tool}: {verdict:?} but not listed"),
     }
-    if let Verdict::Allow(a) = &verdict {
-        for l in &a.limits {
-            assert!(l.amount >= 0.0 && l.amount.is_finite());
+    let then = match &verdict {
+        Verdict::Allow(a) => Some(a),
+        Verdict::Approve(a) => {
+            assert!(a.rule.starts_with(&a.then.rule), "{verdict:?}");
+            Some(&a.then)
         }
+        _ => None,
+    };
+    for l in then.iter().flat_map(|a| &a.limits) {
+        assert!(l.amount >= 0.0 && l.amount.is_finite());
     }
     assert_eq!(policy.evaluate(&call), verdict, "evaluation is not pure");
 }
@@ -284,7 +436,20 @@ proptest! {
     ) {
         let text = serde_json::to_string(&doc).expect("serializes");
         match Policy::from_json("fuzz.json", &text) {
-            Ok(policy) => check_consistent(&policy, tool, &args, &identity),
+            Ok(policy) => {
+                check_consistent(&policy, tool, &args, &identity);
+                let call = Call {
+                    tool,
+                    arguments: &args,
+                    identity: &identity,
+                    scope: Scope { grant: "g", identity: "i", session: "s" },
+                };
+                if let Verdict::Approve(a) = policy.evaluate(&call) {
+                    // `policy_like` tool names hold no `/` or `~`.
+                    let key = a.rule.strip_prefix("/tools/").and_then(|r| r.split('/').next());
+                    prop_assert_eq!(settings_line(&a.settings), expected_settings(&doc, key));
+                }
+            }
             Err(problems) => prop_assert!(!problems.0.is_empty()),
         }
     }

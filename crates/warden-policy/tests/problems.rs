@@ -49,10 +49,10 @@ fn unknown_fields_at_every_depth_are_all_reported() {
   }
 }"#,
         &[
-            r#"4:3 /extra ~ unknown field "extra" (allowed: $schema, version, default, hide, all_tools, tools, audit)"#,
+            r#"4:3 /extra ~ unknown field "extra" (allowed: $schema, version, default, hide, all_tools, tools, audit, approval)"#,
             r#"5:75 /all_tools/limits/0/per ~ unknown field "per" (allowed: counter, window, max, scope, increment_from)"#,
             r#"5:89 /all_tools/limit ~ unknown field "limit"; did you mean "limits"? (allowed: limits)"#,
-            r#"8:7 /tools/a/limit ~ unknown field "limit"; did you mean "limits"? (allowed: action, reason, require, deny_if, approve_if, arguments, limits, audit)"#,
+            r#"8:7 /tools/a/limit ~ unknown field "limit"; did you mean "limits"? (allowed: action, reason, require, deny_if, approve_if, arguments, limits, audit, approval)"#,
             r#"9:7 /tools/a/deny-if ~ did you mean "deny_if"?"#,
             r#"10:62 /tools/a/deny_if/0/resaon ~ unknown field "resaon"; did you mean "reason"? (allowed: path, op, value, reason)"#,
         ],
@@ -356,7 +356,7 @@ fn display_is_one_line_per_problem() {
     };
     assert_eq!(
         problems.to_string(),
-        r#"p.json:1:53: /tools/a/limit: unknown field "limit"; did you mean "limits"? (allowed: action, reason, require, deny_if, approve_if, arguments, limits, audit)"#
+        r#"p.json:1:53: /tools/a/limit: unknown field "limit"; did you mean "limits"? (allowed: action, reason, require, deny_if, approve_if, arguments, limits, audit, approval)"#
     );
     let Err(problems) = Policy::from_json("p.json", "{\"x\": 1,\n\"version\": \"1\"}") else {
         panic!("should not compile");
@@ -364,11 +364,99 @@ fn display_is_one_line_per_problem() {
     assert_eq!(
         problems.to_string(),
         "p.json:1:1: /default: missing required field \"default\"; add it, e.g. \"default\": \"deny\" (or \"allow\", \"approve\")\n\
-         p.json:1:2: /x: unknown field \"x\" (allowed: $schema, version, default, hide, all_tools, tools, audit)"
+         p.json:1:2: /x: unknown field \"x\" (allowed: $schema, version, default, hide, all_tools, tools, audit, approval)"
     );
     let Err(problems) = Policy::from_json("p.json", "{,}") else {
         panic!("should not compile");
     };
     assert!(problems.to_string().starts_with("p.json:1:2: invalid JSON"));
     let _: &dyn std::error::Error = &problems;
+}
+
+#[test]
+fn bad_approval_blocks() {
+    check(
+        r#"{"version": "1", "default": "approve",
+ "approval": {"approvers": [], "timeout": 0, "valid_for": "31d", "mode": "wait", "webhok": {}},
+ "tools": {
+  "a": {"approval": {"approvers": ["", " alice", "User", "group:", "Group:finance", "group: x", 7, "bob", "bob", "a\u0001"]}},
+  "b": {"approval": {"timeout": "10", "valid_for": -1}},
+  "c": {"approval": {"timeout": "ten minutes", "valid_for": 1.5}},
+  "d": {"approval": {"timeout": true, "valid_for": "1500us"}},
+  "e": {"approval": {"timeout": "8d", "valid_for": 2592001}},
+  "f": {"approval": {"webhook": "https://hooks.example.com/x"}},
+  "g": {"approval": {"webhook": {"format": "slak"}}},
+  "h": {"approval": {"webhook": {"url": "ftp://example.com/x", "format": 1}}},
+  "i": {"approval": {"webhook": {"url": "hooks.example.com/x", "secret": "s"}}},
+  "j": {"approval": ["operator"]},
+  "k": {"approval": {"mode": "async", "approvers": ["user"]}},
+  "l": {"timeout": "10m", "approvers": ["operator"]},
+  "m": {"approval": {"approver": ["operator"], "mode": "Async"}},
+  "n": {"approval": "operator"}
+}}"#,
+        &[
+            r#"2:28 /approval/approvers ~ approvers must not be empty, or nobody could approve; list at least one, e.g. ["operator"]"#,
+            r#"2:43 /approval/timeout ~ timeout must be more than 0 and at most 7 days, e.g. "10m", not 0"#,
+            r#"2:59 /approval/valid_for ~ valid_for must be at most 30 days (0, the default, makes each approval cover one call), e.g. "1h", not "31d""#,
+            r#"2:74 /approval/mode ~ mode must be "hold" (the default: the call waits for the answer) or "async" (the call returns at once and is retried once approved), not "wait"; did you mean "hold"?"#,
+            r#"2:82 /approval/webhok ~ unknown field "webhok"; did you mean "webhook"? (allowed: approvers, timeout, valid_for, mode, webhook)"#,
+            r#"4:36 /tools/a/approval/approvers/0 ~ an approver must not be empty; write "user", "operator", an identity such as "alice@example.com", or "group:<name>""#,
+            r#"4:40 /tools/a/approval/approvers/1 ~ approver " alice" has leading or trailing whitespace; write "alice""#,
+            r#"4:50 /tools/a/approval/approvers/2 ~ approver "User" is not a keyword; did you mean "user"?"#,
+            r#"4:58 /tools/a/approval/approvers/3 ~ approver "group:" names no group; write "group:<name>", e.g. "group:finance""#,
+            r#"4:68 /tools/a/approval/approvers/4 ~ did you mean "group:finance"?"#,
+            r#"4:85 /tools/a/approval/approvers/5 ~ approver "group: x" has whitespace around the group name; write "group:x""#,
+            "4:97 /tools/a/approval/approvers/6 ~ each approver must be a string, not a number",
+            r#"4:107 /tools/a/approval/approvers/8 ~ approver "bob" appears twice; list each approver once"#,
+            r#"4:114 /tools/a/approval/approvers/9 ~ approver "a\u0001" contains control characters"#,
+            r#"5:33 /tools/b/approval/timeout ~ timeout "10" needs a unit: write "10s", or the number 10 for seconds"#,
+            r#"5:52 /tools/b/approval/valid_for ~ valid_for must be a whole, non-negative number of seconds (e.g. 600) or a duration such as "1h", not -1"#,
+            r#"6:33 /tools/c/approval/timeout ~ timeout "ten minutes" is not a duration (expected number at 0); write one such as "10m" or "1h 30m", or a number of seconds"#,
+            "6:61 /tools/c/approval/valid_for ~ not 1.5",
+            r#"7:33 /tools/d/approval/timeout ~ timeout must be a number of seconds or a duration such as "10m", not a boolean"#,
+            r#"7:52 /tools/d/approval/valid_for ~ valid_for "1500us" is finer than a millisecond"#,
+            r#"8:33 /tools/e/approval/timeout ~ timeout must be more than 0 and at most 7 days, e.g. "10m", not "8d""#,
+            "8:52 /tools/e/approval/valid_for ~ valid_for must be at most 30 days (0, the default, makes each approval cover one call), e.g. \"1h\", not 2592001",
+            r#"9:33 /tools/f/approval/webhook ~ webhook must be an object, not a string; write "webhook": {"url": "https://hooks.example.com/x"}"#,
+            r#"10:33 /tools/g/approval/webhook/url ~ missing required field "url"; add it, e.g. "url": "https://hooks.example.com/warden""#,
+            r#"10:44 /tools/g/approval/webhook/format ~ webhook format must be "json" (the default: Warden's own document) or "slack" (a body Slack's incoming webhooks accept), not "slak"; did you mean "slack"?"#,
+            r#"11:41 /tools/h/approval/webhook/url ~ webhook url must be an http or https URL, not "ftp:", e.g. "https://hooks.example.com/warden""#,
+            "11:74 /tools/h/approval/webhook/format ~ not 1",
+            r#"12:41 /tools/i/approval/webhook/url ~ webhook url "hooks.example.com/x" is not a URL (relative URL without a base); write an absolute URL such as "https://hooks.example.com/warden""#,
+            r#"12:64 /tools/i/approval/webhook/secret ~ unknown field "secret" (allowed: url, format)"#,
+            r#"13:21 /tools/j/approval ~ approval must be an object, not an array; to say who may approve, write "approval": {"approvers": ["operator"]}"#,
+            r#"14:30 /tools/k/approval/mode ~ mode "async" with "user" as the only approver cannot work: an async request returns at once, so nobody at the client can answer it; add "operator" or a named approver to approvers, or use mode "hold""#,
+            r#"15:9 /tools/l/timeout ~ unknown field "timeout"; it belongs in the approval block: "approval": {"timeout": ...} (allowed: action, reason, require, deny_if, approve_if, arguments, limits, audit, approval)"#,
+            r#"15:27 /tools/l/approvers ~ unknown field "approvers"; it belongs in the approval block: "approval": {"approvers": ...}"#,
+            r#"16:22 /tools/m/approval/approver ~ unknown field "approver"; did you mean "approvers"? (allowed: approvers, timeout, valid_for, mode, webhook)"#,
+            r#"16:56 /tools/m/approval/mode ~ not "Async"; did you mean "async"?"#,
+            r#"17:21 /tools/n/approval ~ approval (e.g. {"approvers": ["operator"], "timeout": "10m"}) must be an object, not a string"#,
+        ],
+    );
+}
+
+/// Async with only "user" as approver is refused where the block writes the mode or the
+/// approvers, once: rules that inherit the combination are not reported again.
+#[test]
+fn async_approval_needs_an_approver_besides_the_user() {
+    check(
+        r#"{"version": "1", "default": "approve",
+ "approval": {"approvers": ["user"], "mode": "async"},
+ "tools": {"a": {"action": "approve"}, "b": {"approval": {"timeout": "1m"}}}}"#,
+        &[
+            r#"2:46 /approval/mode ~ mode "async" with "user" as the only approver cannot work: an async request returns at once, so nobody at the client can answer it; add "operator" or a named approver to approvers, or use mode "hold""#,
+        ],
+    );
+    check(
+        r#"{"version": "1", "default": "deny",
+ "approval": {"approvers": ["user"]},
+ "tools": {"a": {"action": "approve", "approval": {"mode": "async"}}}}"#,
+        &[r#"3:60 /tools/a/approval/mode ~ mode "async" with "user" as the only approver"#],
+    );
+    check(
+        r#"{"version": "1", "default": "deny",
+ "approval": {"mode": "async"},
+ "tools": {"a": {"approval": {"approvers": ["user"]}}}}"#,
+        &[r#"3:44 /tools/a/approval/approvers ~ an async request returns at once"#],
+    );
 }

@@ -1,18 +1,20 @@
 //! Warden's state, behind small traits with an in-memory twin.
 //!
 //! Today: counters for policy limits ([`CounterStore`]), API key records
-//! ([`KeyStore`]) and the tamper-evident audit log ([`AuditStore`], with
-//! [`audit::verify()`] to check one), implemented in memory
-//! ([`MemoryCounters`], [`MemoryKeys`], [`MemoryAudit`]) and in SQLite
+//! ([`KeyStore`]), the tamper-evident audit log ([`AuditStore`], with
+//! [`audit::verify()`] to check one) and approvals, the calls held for a
+//! human's answer and the answers that let them through
+//! ([`ApprovalStore`]), implemented in memory ([`MemoryCounters`],
+//! [`MemoryKeys`], [`MemoryAudit`], [`MemoryApprovals`]) and in SQLite
 //! ([`SqliteState`], the default: one file, `<state_dir>/warden.db`, shared
 //! safely by several processes; the audit writer opens it with
 //! [`SqliteState::open_audit`] so its commits survive a power cut).
 //! PostgreSQL ([`PgState`]) holds the same state for gateway replicas.
-//! Approvals and pins, and the Redis backend, join as
-//! further traits and modules of the same shape: a trait and its semantics
-//! in a module of their own, an in-memory twin beside it, and a SQLite
-//! implementation under [`sqlite`] adding its tables through a new
-//! migration.
+//! Pins, and the Redis backend, join as further traits and modules of the
+//! same shape: a trait and its semantics in a module of their own, an
+//! in-memory twin beside it, and implementations under [`sqlite`] and
+//! [`postgres`] adding their tables through a new migration (one version
+//! number for both).
 //!
 //! Architecture invariant: this crate never reads the clock. Every operation
 //! that depends on time takes `now_ms` (milliseconds since the Unix epoch)

@@ -24,6 +24,8 @@ use warden_store::{
 
 counter_suite!(pg_backend, pg().await);
 key_suite!(pg_keys, pg().await);
+approval_suite!(pg_approvals, pg().await);
+approval_race_suite!(pg_approval_races, pg_pair().await);
 audit_suite!(pg_audit, pg().await);
 audit_tamper_suite!(pg_tamper, pg_raw().await);
 
@@ -112,6 +114,17 @@ impl RawAudit for PgRaw {
             .await
             .expect("set anchor");
     }
+}
+
+/// Two replicas (two pools) on one fresh schema.
+async fn pg_pair() -> (
+    Arc<dyn warden_store::ApprovalStore>,
+    Arc<dyn warden_store::ApprovalStore>,
+    Schema,
+) {
+    let (a, schema) = pg().await;
+    let b = connect(&schema.name).await;
+    (Arc::new(a), Arc::new(b), schema)
 }
 
 async fn pg_raw() -> (PgState, PgRaw, Schema) {
@@ -838,4 +851,66 @@ async fn a_deleted_tail_stays_visible_after_more_appends() {
     assert_eq!(store.append(&[entry(1)]).await.expect("append"), [21]);
     let report = verified(&store, None).await;
     assert_eq!(problems(&report), [(TamperKind::Deleted, 16)]);
+}
+
+// ---------------------------------------------------------------- approvals
+
+#[tokio::test]
+async fn approval_numbers_beyond_bigint_are_refused() {
+    let (store, _schema) = pg().await;
+    common::approvals::numbers_beyond_storage_are_refused(&store).await;
+}
+
+/// NUL and U+FFFF are stored escaped, and an equality match on the stored
+/// form (a claim's key, an id) finds exactly the row holding that text.
+#[tokio::test]
+async fn approval_text_with_nul_is_stored_and_matched() {
+    use common::approvals::{GRANT, TOOL, approve, decided, pending, request};
+    use warden_store::{ApprovalStore, ClaimKey};
+    let (store, schema) = pg().await;
+    let store: &dyn ApprovalStore = &store;
+    let mut r = request("id\0nul", T0);
+    r.digest = "d\0".to_owned();
+    r.approvers = vec!["a\0b".to_owned(), "\u{FFFF}0".to_owned()];
+    store.create(&r).await.expect("create");
+    let mut lookalike = request("id\u{FFFF}0nul", T0);
+    lookalike.digest = "d\u{FFFF}0".to_owned();
+    store.create(&lookalike).await.expect("a different id");
+    assert_eq!(store.get("id\0nul").await.expect("get"), Some(pending(&r)));
+    assert_eq!(
+        store.get("id\u{FFFF}0nul").await.expect("get"),
+        Some(pending(&lookalike))
+    );
+    decided(store, "id\0nul", &approve(T0 + 1, T0 + HOUR, true)).await;
+    decided(store, "id\u{FFFF}0nul", &approve(T0 + 1, T0 + HOUR, true)).await;
+    let key = |digest| ClaimKey {
+        grant: GRANT,
+        tool: TOOL,
+        digest,
+    };
+    let got = store
+        .claim(key("d\0"), None, T0 + 2)
+        .await
+        .expect("claim")
+        .expect("claimable");
+    assert_eq!(got.request.id, "id\0nul");
+    assert_eq!(
+        store.claim(key("d\0"), None, T0 + 3).await.expect("claim"),
+        None
+    );
+    let got = store
+        .claim(key("d\u{FFFF}0"), Some("id\u{FFFF}0nul"), T0 + 2)
+        .await
+        .expect("claim")
+        .expect("claimable");
+    assert_eq!(got.request.digest, "d\u{FFFF}0");
+    assert_eq!(
+        count(
+            &raw_in(&schema).await,
+            "SELECT COUNT(*) FROM approvals WHERE strpos(id, chr(65535)) > 0"
+        )
+        .await,
+        2,
+        "both ids hold the escape character"
+    );
 }

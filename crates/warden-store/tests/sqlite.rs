@@ -6,14 +6,37 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
+use common::approvals::{approve, key, pending, request};
 use common::{HOUR, MINUTE, T0, check, denied, granted};
 use rusqlite::Connection;
-use warden_store::sqlite::migrations::latest_version;
-use warden_store::{CounterStore, LimitCheck, ReserveOutcome, SqliteState, StoreError};
+use tempfile::TempDir;
+use warden_store::sqlite::migrations::{MIGRATIONS, latest_version};
+use warden_store::{
+    ApprovalStatus, ApprovalStore, AuditStore, CounterStore, Decided, KeyStore, LimitCheck,
+    ReserveOutcome, SqliteState, StoreError,
+};
 
 fn raw(dir: &Path) -> Connection {
     Connection::open(dir.join("warden.db")).expect("raw connection")
 }
+
+fn sqlite() -> (SqliteState, TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteState::open(dir.path()).expect("open state");
+    (store, dir)
+}
+
+/// Two instances on one directory: two connections, as two gateway
+/// processes would have.
+fn sqlite_pair() -> (Arc<dyn ApprovalStore>, Arc<dyn ApprovalStore>, TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let a = SqliteState::open(dir.path()).expect("open a");
+    let b = SqliteState::open(dir.path()).expect("open b");
+    (Arc::new(a), Arc::new(b), dir)
+}
+
+approval_suite!(sqlite_approvals, sqlite());
+approval_race_suite!(sqlite_approval_races, sqlite_pair());
 
 fn count_rows(dir: &Path) -> i64 {
     raw(dir)
@@ -286,4 +309,204 @@ impl SpawnPiped for std::process::Command {
             .spawn()
             .expect("spawn child")
     }
+}
+
+// ---------------------------------------------------------------- approvals
+
+#[tokio::test]
+async fn approval_numbers_beyond_storage_are_refused() {
+    let (store, _dir) = sqlite();
+    common::approvals::numbers_beyond_storage_are_refused(&store).await;
+}
+
+#[tokio::test]
+async fn approvals_survive_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let r = request("aaaaaaaaaaaa", T0);
+    {
+        let store = SqliteState::open(dir.path()).expect("open");
+        ApprovalStore::create(&store, &r).await.expect("create");
+    }
+    let store = SqliteState::open(dir.path()).expect("reopen");
+    assert_eq!(
+        ApprovalStore::get(&store, "aaaaaaaaaaaa")
+            .await
+            .expect("get"),
+        Some(pending(&r))
+    );
+}
+
+/// A database written by a build that knew schema version 3 (counters,
+/// keys, audit) is brought to the current version on open, its data kept.
+#[tokio::test]
+async fn schema_3_database_migrates_keeping_its_data() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let conn = raw(dir.path());
+        conn.execute_batch(
+            "CREATE TABLE schema_version (
+                version     INTEGER PRIMARY KEY NOT NULL,
+                description TEXT    NOT NULL
+            )",
+        )
+        .expect("schema_version");
+        for m in MIGRATIONS.iter().take_while(|m| m.version <= 3) {
+            conn.execute_batch(m.sql).expect(m.description);
+            conn.execute(
+                "INSERT INTO schema_version (version, description) VALUES (?1, ?2)",
+                (m.version, m.description),
+            )
+            .expect("version row");
+        }
+        conn.execute(
+            "INSERT INTO api_keys (id, identity, key_hash, created_ms) VALUES (?1, ?2, ?3, ?4)",
+            ("aaaaaaaaaaaa", "ana", &[7u8; 32][..], T0 as i64),
+        )
+        .expect("key");
+        conn.execute(
+            "INSERT INTO counter_entries (key, at_ms, amount, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+            ("calls", T0 as i64, 1.0, (T0 + HOUR) as i64),
+        )
+        .expect("counter entry");
+        let tables: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'approvals'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("tables");
+        assert_eq!(tables, 0, "a version 3 database has no approvals");
+    }
+
+    let store = SqliteState::open(dir.path()).expect("open migrates");
+    let versions: Vec<i64> = raw(dir.path())
+        .prepare("SELECT version FROM schema_version ORDER BY version")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("versions");
+    assert_eq!(
+        versions,
+        (1..=i64::from(latest_version())).collect::<Vec<_>>()
+    );
+    // The old data is there.
+    let k = KeyStore::get(&store, "aaaaaaaaaaaa")
+        .await
+        .expect("get key")
+        .expect("key kept");
+    assert_eq!((k.identity.as_str(), k.hash), ("ana", [7u8; 32]));
+    let (_, _, used) = denied(&store, &[check("calls", HOUR, 1.0, 1.0)], T0 + 1).await;
+    assert_eq!(used, 1.0, "the counter entry is kept");
+    assert_eq!(store.head().await.expect("audit head"), None);
+    // And approvals work.
+    let r = request("bbbbbbbbbbbb", T0);
+    ApprovalStore::create(&store, &r)
+        .await
+        .expect("create approval");
+    assert_eq!(
+        ApprovalStore::get(&store, "bbbbbbbbbbbb")
+            .await
+            .expect("get"),
+        Some(pending(&r))
+    );
+}
+
+const APPROVER_DIR_ENV: &str = "WARDEN_STORE_TEST_APPROVER_DIR";
+const CROSS_PROCESS_REQUESTS: usize = 60;
+
+fn cross_process_id(i: usize) -> String {
+    format!("{i:012x}")
+}
+
+/// The body of a child process of `two_processes_decide_and_claim_once`; a
+/// no-op when run as an ordinary test.
+#[tokio::test]
+async fn child_process_approver() {
+    let Ok(dir) = std::env::var(APPROVER_DIR_ENV) else {
+        return;
+    };
+    let store = SqliteState::open(Path::new(&dir)).expect("child open");
+    let (mut done, mut claimed) = (0, 0);
+    for i in 0..CROSS_PROCESS_REQUESTS {
+        let id = cross_process_id(i);
+        let decision = approve(T0 + 1, T0 + HOUR, true);
+        match store.decide(&id, &decision).await.expect("decide") {
+            Decided::Done(_) => done += 1,
+            Decided::AlreadyDecided(a) => assert_eq!(a.status, ApprovalStatus::Approved),
+            other => panic!("{id}: {other:?}"),
+        }
+        if store
+            .claim(key(), Some(&id), T0 + 2)
+            .await
+            .expect("claim")
+            .is_some()
+        {
+            claimed += 1;
+        }
+    }
+    println!("DONE={done} CLAIMED={claimed}");
+}
+
+/// Two real processes on one state directory decide and claim the same
+/// single-use approvals: each is decided once and claimed once in total.
+#[test]
+fn two_processes_decide_and_claim_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let store: &dyn ApprovalStore = &SqliteState::open(dir.path()).expect("open");
+        for i in 0..CROSS_PROCESS_REQUESTS {
+            store
+                .create(&request(&cross_process_id(i), T0))
+                .await
+                .expect("create");
+        }
+    });
+    let exe = std::env::current_exe().expect("test binary");
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            std::process::Command::new(&exe)
+                .args([
+                    "--exact",
+                    "child_process_approver",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(APPROVER_DIR_ENV, dir.path())
+                .output_async()
+        })
+        .collect();
+    let (mut done, mut claimed) = (0, 0);
+    for child in children {
+        let out = child.wait_with_output().expect("child output");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "child failed: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let field = |name: &str| -> usize {
+            stdout
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(name))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in {stdout}"))
+        };
+        done += field("DONE=");
+        claimed += field("CLAIMED=");
+    }
+    assert_eq!(done, CROSS_PROCESS_REQUESTS, "each request decided once");
+    assert_eq!(
+        claimed, CROSS_PROCESS_REQUESTS,
+        "each approval claimed once"
+    );
+    runtime.block_on(async {
+        let store: &dyn ApprovalStore = &SqliteState::open(dir.path()).expect("open");
+        let all = store.list(None, 1_000).await.expect("list");
+        assert_eq!(all.len(), CROSS_PROCESS_REQUESTS);
+        for a in all {
+            assert_eq!((a.status, a.uses), (ApprovalStatus::Approved, 1));
+        }
+    });
 }

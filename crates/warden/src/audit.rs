@@ -767,12 +767,21 @@ pub(crate) struct AdminServer {
 /// Binds `address` and serves the admin API over `audit` there, requests bearing `token`, until
 /// [`AdminServer::stop`]. With `signing_key` (the `[audit]` one), `/v1/audit/verify` checks
 /// checkpoint signatures with its public half.
+/// The approvals inbox the admin API serves: answered with the admin token or an approver's
+/// API key from `keys`; `groups` names an identity's groups.
+pub(crate) struct AdminApprovals {
+    pub approvals: Arc<warden_gateway::approvals::Approvals>,
+    pub keys: Option<Arc<dyn warden_store::KeyStore>>,
+    pub groups: warden_gateway::admin::GroupsOf,
+}
+
 pub(crate) async fn start_admin(
     address: std::net::SocketAddr,
     token: &str,
     audit: Arc<dyn AuditStore>,
     signing_key: Option<&Path>,
     clock: Arc<dyn warden_gateway::Clock>,
+    approvals: Option<AdminApprovals>,
 ) -> anyhow::Result<AdminServer> {
     let public_key = signing_key
         .map(|p| state::read_signing_key(p).map(|k| k.verifying_key().to_bytes()))
@@ -792,7 +801,10 @@ pub(crate) async fn start_admin(
     }
     eprintln!("warden: admin API at http://{local}/v1/ (bearer token required; docs/audit.md)");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let admin = AdminState::new(audit, token, clock).with_public_key(public_key);
+    let mut admin = AdminState::new(audit, token, clock).with_public_key(public_key);
+    if let Some(a) = approvals {
+        admin = admin.with_approvals(a.approvals, a.keys, a.groups);
+    }
     let task = tokio::spawn(serve_admin(listener, admin, async move {
         let _ = stopped.await;
     }));

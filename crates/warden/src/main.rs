@@ -2,6 +2,7 @@
 //! is done by the library crates.
 #![forbid(unsafe_code)]
 
+mod approvals;
 mod audit;
 mod check;
 mod demo;
@@ -31,6 +32,8 @@ enum Command {
     Keys(keys::KeysArgs),
     /// Read, follow, export and verify the audit log; make a checkpoint signing key; prune.
     Audit(audit::AuditArgs),
+    /// Answer calls held for a human's approval: list, show, approve, deny.
+    Approvals(approvals::ApprovalsArgs),
     /// Run the team gateway: many servers, identities, grants and credentials, from a
     /// configuration file (docs/gateway.md).
     Serve(serve::ServeArgs),
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => run_async(serve::serve(args)),
         Command::Keys(args) => run_async(keys::keys(args)),
         Command::Audit(args) => run_async(audit::audit(args)),
+        Command::Approvals(args) => run_async(approvals::approvals(args)),
         Command::Demo(args) => run_async(demo::demo(args)),
         Command::DemoUpstream(args) => run_async(demo::upstream(args)),
     }

@@ -135,6 +135,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let upstream = upstream_spec(&args)?;
+    crate::state::check_webhooks([(args.policy.display().to_string().as_str(), &policy)])?;
     let admin_token = match args.admin_listen {
         Some(_) => Some(crate::audit::admin_token_from_env()?),
         None => None,
@@ -171,6 +172,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .record(loaded)
         .await
         .context("cannot write to the audit log")?;
+    let approvals = crate::state::start_approvals(&stores, &audit, clock.clone());
     let admin = match (args.admin_listen, admin_token) {
         (Some(addr), Some(token)) => Some(
             crate::audit::start_admin(
@@ -179,13 +181,20 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 stores.audit.clone(),
                 args.audit_signing_key.as_deref(),
                 clock.clone(),
+                Some(crate::audit::AdminApprovals {
+                    approvals: approvals.clone(),
+                    keys: Some(stores.keys.clone()),
+                    groups: Arc::new(|_: &str| Vec::new()),
+                }),
             )
             .await?,
         ),
         _ => None,
     };
     let guard = Arc::new(
-        Guard::fixed(policy, stores.counters.clone(), clock).with_audit(audit.clone(), &args.name),
+        Guard::fixed(policy, stores.counters.clone(), clock)
+            .with_audit(audit.clone(), &args.name)
+            .with_approvals(approvals),
     );
     let limits = Limits::default();
     let code = serve(&args, guard, upstream, limits).await;

@@ -61,6 +61,8 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
+    crate::state::check_webhooks(policies_of(&config))
+        .with_context(|| format!("warden serve: refusing to start: {}", args.config.display()))?;
     let location = Location::of_config(&config)?;
     let stores = crate::state::open(&location).await?;
     let auth = authenticator(&config, &stores.keys)?;
@@ -78,12 +80,14 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("cannot write to the audit log")?;
     let admin_config = config.admin.clone();
     let signing_key = config.audit.signing_key.clone();
+    let approvals = crate::state::start_approvals(&stores, &audit, clock.clone());
     let team = Team::new(
         config,
         auth,
         stores.counters.clone(),
         clock.clone(),
         Some(audit.clone()),
+        Some(approvals.clone()),
     )
     .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
     let listener = tokio::net::TcpListener::bind(address)
@@ -98,6 +102,25 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 stores.audit.clone(),
                 signing_key.as_deref(),
                 clock.clone(),
+                Some(crate::audit::AdminApprovals {
+                    approvals: approvals.clone(),
+                    keys: Some(stores.keys.clone()),
+                    groups: {
+                        // Group memberships as the configuration in force says.
+                        let team = Arc::downgrade(&team);
+                        Arc::new(move |identity: &str| {
+                            team.upgrade()
+                                .and_then(|t| {
+                                    t.config().identities.get(identity).map(|i| {
+                                        warden_gateway::approvals::Answerer::groups_of(
+                                            &serde_json::Value::Object(i.attributes.clone()),
+                                        )
+                                    })
+                                })
+                                .unwrap_or_default()
+                        })
+                    },
+                }),
             )
             .await?,
         ),
@@ -122,6 +145,11 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     audit.flush().await;
     served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each policy of a configuration with its name.
+fn policies_of(config: &Config) -> impl Iterator<Item = (&str, &warden_policy::Policy)> {
+    config.policies.iter().map(|(n, p)| (n.as_str(), &**p))
 }
 
 /// The audit event of a configuration taking effect: the file and each policy's digest, so the
@@ -241,6 +269,10 @@ async fn watch_and_reload(
         match warden_config::load(&path) {
             Err(problems) => rejected(problems.to_string().trim_end().to_owned()).await,
             Ok(config) => {
+                if let Err(e) = crate::state::check_webhooks(policies_of(&config)) {
+                    rejected(format!("{e:#}")).await;
+                    continue;
+                }
                 // The authenticator (and the JWKS keys it has cached) is kept unless
                 // `[auth.jwt]` changed.
                 let auth = if config.jwt == team.config().jwt {

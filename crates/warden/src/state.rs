@@ -6,9 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use warden_gateway::AuditLog;
+use warden_gateway::approvals::{Approvals, Sealer};
 use warden_gateway::audit::Signer;
+use warden_gateway::webhook::Webhooks;
 use warden_gateway::{AuditSettings, Durability, OnFailure};
-use warden_store::{AuditStore, CounterStore, KeyStore, PgState, SqliteState};
+use warden_store::{ApprovalStore, AuditStore, CounterStore, KeyStore, PgState, SqliteState};
 
 /// Where state is kept.
 #[derive(Debug, Clone)]
@@ -78,6 +81,7 @@ pub(crate) struct Stores {
     pub counters: Arc<dyn CounterStore>,
     pub keys: Arc<dyn KeyStore>,
     pub audit: Arc<dyn AuditStore>,
+    pub approvals: Arc<dyn ApprovalStore>,
 }
 
 /// Opens (creating and migrating if needed) the state at `location`. On SQLite the audit log
@@ -89,7 +93,8 @@ pub(crate) async fn open(location: &Location) -> anyhow::Result<Stores> {
             let audit = SqliteState::open_audit(dir)?;
             Ok(Stores {
                 counters: Arc::new(state.clone()),
-                keys: Arc::new(state),
+                keys: Arc::new(state.clone()),
+                approvals: Arc::new(state),
                 audit: Arc::new(audit),
             })
         }
@@ -100,10 +105,59 @@ pub(crate) async fn open(location: &Location) -> anyhow::Result<Stores> {
             Ok(Stores {
                 counters: Arc::new(pg.clone()),
                 keys: Arc::new(pg.clone()),
+                approvals: Arc::new(pg.clone()),
                 audit: Arc::new(pg),
             })
         }
     }
+}
+
+/// The environment variable holding the key approval webhooks are signed with.
+pub(crate) const WEBHOOK_SECRET_VAR: &str = "WARDEN_WEBHOOK_SECRET";
+
+/// The webhook signing secret from the environment, if set and not empty.
+pub(crate) fn webhook_secret() -> Option<Vec<u8>> {
+    std::env::var(WEBHOOK_SECRET_VAR)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(String::into_bytes)
+}
+
+/// Refuses policies whose approvals announce to webhooks when there is no secret to sign
+/// them with: an unsigned announcement could not be told from a forged one.
+pub(crate) fn check_webhooks<'a>(
+    policies: impl IntoIterator<Item = (&'a str, &'a warden_policy::Policy)>,
+) -> anyhow::Result<()> {
+    if webhook_secret().is_some() {
+        return Ok(());
+    }
+    for (name, policy) in policies {
+        if let Some(hook) = policy.approval_webhooks().first() {
+            anyhow::bail!(
+                "{name}: an approval webhook ({}) needs a signing secret: set {WEBHOOK_SECRET_VAR} in the gateway's environment (any long random string; give the receiver the same)",
+                warden_gateway::webhook::redacted_url(&hook.url)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The approvals of this gateway process over the opened state: held calls, the inbox
+/// `warden approvals` answers, webhooks signed with `$WARDEN_WEBHOOK_SECRET`, request states
+/// sealed with a key derived from the installation's secret salt.
+pub(crate) fn start_approvals(
+    stores: &Stores,
+    audit: &Arc<AuditLog>,
+    clock: Arc<dyn warden_gateway::Clock>,
+) -> Arc<Approvals> {
+    let webhooks = Arc::new(Webhooks::new(webhook_secret()).with_clock(clock.clone()));
+    Approvals::start(
+        stores.approvals.clone(),
+        clock,
+        Some(audit.clone()),
+        webhooks,
+        Sealer::from_secret(audit.salt()),
+    )
 }
 
 /// The gateway's audit settings from a config's `[audit]`.

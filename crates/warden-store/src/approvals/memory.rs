@@ -76,11 +76,7 @@ impl ApprovalStore for MemoryApprovals {
         Box::pin(async move { Ok(self.lock().get(id).cloned()) })
     }
 
-    fn list(
-        &self,
-        status: Option<ApprovalStatus>,
-        limit: usize,
-    ) -> StoreFuture<'_, Vec<Approval>> {
+    fn list(&self, status: Option<ApprovalStatus>, limit: usize) -> StoreFuture<'_, Vec<Approval>> {
         Box::pin(async move {
             let mut out: Vec<Approval> = self
                 .lock()
@@ -163,7 +159,8 @@ impl ApprovalStore for MemoryApprovals {
             let Some(a) = records.get_mut(&found) else {
                 return Ok(None);
             };
-            a.uses += 1;
+            // As the databases do: the count stops at u32::MAX.
+            a.uses = a.uses.saturating_add(1);
             a.last_used_ms = Some(now_ms);
             Ok(Some(a.clone()))
         })

@@ -152,9 +152,7 @@ impl Approval {
     /// The status at `now_ms`: a pending request past its deadline reads as expired.
     pub fn status_at(&self, now_ms: u64) -> ApprovalStatus {
         match self.status {
-            ApprovalStatus::Pending if now_ms >= self.request.expires_ms => {
-                ApprovalStatus::Expired
-            }
+            ApprovalStatus::Pending if now_ms >= self.request.expires_ms => ApprovalStatus::Expired,
             s => s,
         }
     }

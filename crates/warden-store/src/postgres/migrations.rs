@@ -159,6 +159,49 @@ pub const MIGRATIONS: &[Migration] = &[
         );
     ",
     },
+    Migration {
+        version: 4,
+        description: "approvals (held calls, their answers and uses)",
+        // As SQLite's: one column per ApprovalRequest field, then the state;
+        // approvers as text[] in the request's order (like audit
+        // argument_keys); times in ms, NULL until they apply. Rows are never
+        // deleted: the inbox is also the history.
+        //
+        // approvals_status_created serves list by status (ids compared
+        // bytewise, as every ordering here) and the expiry sweep;
+        // approvals_claim finds the approvals an identical call may claim.
+        sql: "
+        CREATE TABLE approvals (
+            id             TEXT    PRIMARY KEY,
+            created_ms     BIGINT  NOT NULL,
+            expires_ms     BIGINT  NOT NULL,
+            identity       TEXT    NOT NULL,
+            grant_name     TEXT    NOT NULL,
+            server         TEXT    NOT NULL,
+            session        TEXT,
+            tool           TEXT    NOT NULL,
+            digest         TEXT    NOT NULL,
+            arguments      TEXT    NOT NULL,
+            rule           TEXT    NOT NULL,
+            reason         TEXT    NOT NULL,
+            approvers      TEXT[]  NOT NULL,
+            mode           TEXT    NOT NULL,
+            valid_for_ms   BIGINT  NOT NULL,
+            status         TEXT    NOT NULL
+                CHECK (status IN ('pending', 'approved', 'denied', 'expired')),
+            decided_by     TEXT,
+            decided_ms     BIGINT,
+            comment        TEXT,
+            valid_until_ms BIGINT,
+            single_use     BOOLEAN NOT NULL,
+            uses           BIGINT  NOT NULL CHECK (uses >= 0),
+            last_used_ms   BIGINT
+        );
+        CREATE INDEX approvals_status_created
+            ON approvals (status, created_ms, id COLLATE \"C\");
+        CREATE INDEX approvals_claim ON approvals (grant_name, tool, digest);
+    ",
+    },
 ];
 
 /// The schema version this build writes.

@@ -49,10 +49,15 @@
 //!   parallel;
 //! - the audit log: the one row of `audit_head` (`SELECT ... FOR UPDATE`),
 //!   so replicas append to one linear chain;
+//! - approvals: the approval's own row (`SELECT ... FOR UPDATE` to decide
+//!   or claim it; the expiry sweep skips locked rows), so one decision and
+//!   one claim of a single-use approval win, and each expiry is returned
+//!   once;
 //! - migrations: one database-wide advisory lock (see [`migrations`]).
 //!
 //! Each submodule's source documents its locking in full.
 
+mod approvals;
 mod audit;
 mod counters;
 mod keys;
@@ -88,8 +93,9 @@ pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Warden's state in a PostgreSQL database.
 ///
 /// Cheap to clone: clones share one pool. Implements
-/// [`CounterStore`](crate::CounterStore), [`KeyStore`](crate::KeyStore) and
-/// [`AuditStore`](crate::AuditStore). Instances on the same database and
+/// [`CounterStore`](crate::CounterStore), [`KeyStore`](crate::KeyStore),
+/// [`AuditStore`](crate::AuditStore) and
+/// [`ApprovalStore`](crate::ApprovalStore). Instances on the same database and
 /// schema (replicas) share all state.
 #[derive(Clone)]
 pub struct PgState {

@@ -129,6 +129,50 @@ pub const MIGRATIONS: &[Migration] = &[
         );
     ",
     },
+    Migration {
+        version: 4,
+        description: "approvals (held calls, their answers and uses)",
+        // One column per ApprovalRequest field, then the state. grant_name:
+        // `grant` is reserved in PostgreSQL; one name for both schemas.
+        // approvers: a JSON array of strings. Times in ms; decided_ms,
+        // valid_until_ms and last_used_ms are NULL until they apply.
+        // single_use is 0 or 1. Rows are never deleted: the inbox is also
+        // the history.
+        //
+        // approvals_status_created serves list (by status, oldest first) and
+        // the expiry sweep (status = 'pending'); approvals_claim finds the
+        // approvals an identical call may claim.
+        sql: "
+        CREATE TABLE approvals (
+            id             TEXT    PRIMARY KEY NOT NULL,
+            created_ms     INTEGER NOT NULL,
+            expires_ms     INTEGER NOT NULL,
+            identity       TEXT    NOT NULL,
+            grant_name     TEXT    NOT NULL,
+            server         TEXT    NOT NULL,
+            session        TEXT,
+            tool           TEXT    NOT NULL,
+            digest         TEXT    NOT NULL,
+            arguments      TEXT    NOT NULL,
+            rule           TEXT    NOT NULL,
+            reason         TEXT    NOT NULL,
+            approvers      TEXT    NOT NULL,
+            mode           TEXT    NOT NULL,
+            valid_for_ms   INTEGER NOT NULL,
+            status         TEXT    NOT NULL
+                CHECK (status IN ('pending', 'approved', 'denied', 'expired')),
+            decided_by     TEXT,
+            decided_ms     INTEGER,
+            comment        TEXT,
+            valid_until_ms INTEGER,
+            single_use     INTEGER NOT NULL CHECK (single_use IN (0, 1)),
+            uses           INTEGER NOT NULL CHECK (uses >= 0),
+            last_used_ms   INTEGER
+        );
+        CREATE INDEX approvals_status_created ON approvals (status, created_ms, id);
+        CREATE INDEX approvals_claim ON approvals (grant_name, tool, digest);
+    ",
+    },
 ];
 
 /// The schema version this build writes.

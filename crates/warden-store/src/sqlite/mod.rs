@@ -1,7 +1,7 @@
 //! The embedded default backend: one SQLite file in the state directory.
 //!
 //! [`SqliteState`] owns the connection and the schema. Each kind of state
-//! (counters, API keys and the audit log today; approvals and pins later)
+//! (counters, API keys, the audit log and approvals today; pins later)
 //! lives in its own submodule that implements its trait on `SqliteState` and
 //! adds its tables through a new entry in [`migrations`].
 //!
@@ -26,6 +26,7 @@
 //! and a connection that finds the lock taken waits up to [`BUSY_TIMEOUT`]
 //! before failing with [`StoreError::Busy`].
 
+mod approvals;
 mod audit;
 mod counters;
 mod keys;
@@ -50,8 +51,9 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Warden's state in `<state_dir>/warden.db`.
 ///
 /// Cheap to clone: clones share one connection. Implements
-/// [`CounterStore`](crate::CounterStore), [`KeyStore`](crate::KeyStore) and
-/// [`AuditStore`](crate::AuditStore). Separate instances (or processes) on the
+/// [`CounterStore`](crate::CounterStore), [`KeyStore`](crate::KeyStore),
+/// [`AuditStore`](crate::AuditStore) and
+/// [`ApprovalStore`](crate::ApprovalStore). Separate instances (or processes) on the
 /// same directory share all state through the file.
 #[derive(Clone)]
 pub struct SqliteState {

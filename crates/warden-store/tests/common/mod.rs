@@ -6,6 +6,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod approvals;
 pub mod audit;
 pub mod keys;
 pub mod pg;
