@@ -388,13 +388,10 @@ impl Sealer {
         format!("{STATE_PREFIX}{}.{}", b64.encode(&payload), b64.encode(tag))
     }
 
-    /// Opens `text` and checks it binds this call (`key`) and is not past `now_ms`.
-    pub fn open(
-        &self,
-        text: &str,
-        key: ClaimKey<'_>,
-        now_ms: u64,
-    ) -> Result<SealedState, StateError> {
+    /// Opens `text` and checks it binds this call (`key`). Whether it has expired
+    /// ([`SealedState::expires_ms`]) is the caller's to judge: an answer that comes too late
+    /// is an expired approval, not a forged state.
+    pub fn open(&self, text: &str, key: ClaimKey<'_>) -> Result<SealedState, StateError> {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let rest = text.strip_prefix(STATE_PREFIX).ok_or(StateError::Forged)?;
         let (payload, tag) = rest.split_once('.').ok_or(StateError::Forged)?;
