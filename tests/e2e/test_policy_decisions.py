@@ -15,7 +15,9 @@ GLOB_APPROVE = {
     "default": "deny",
     "tools": {
         "connections.*": {},
-        "connections.delete": {"action": "approve", "reason": "a person confirms deletions"},
+        # async: the call returns at once, naming its pending approval (test_approvals.py has the rest).
+        "connections.delete": {"action": "approve", "reason": "a person confirms deletions",
+                               "approval": {"mode": "async", "approvers": ["operator"]}},
         "execute_*": {"action": "deny", "reason": "shorter glob loses"},
         "execute_connector_*": {"reason": "longer glob wins"},
     },
