@@ -1,0 +1,12 @@
+//! Tool risk intelligence, pure: what a tool does and how dangerous it is, judged from its
+//! definition alone (name, description, input schema, annotations), the policy Warden
+//! recommends for it, and what in a definition looks like an attack (poisoning, shadowing).
+//!
+//! Architecture invariant: no I/O, no clock, no model, no network. The same definition always
+//! gets the same assessment, so a scan can be reproduced and reviewed.
+#![forbid(unsafe_code)]
+
+pub mod classify;
+pub mod lint;
+
+pub use classify::{Assessment, Category, Risk, classify};
