@@ -2,19 +2,20 @@
 //!
 //! Today: counters for policy limits ([`CounterStore`]), API key records
 //! ([`KeyStore`]), the tamper-evident audit log ([`AuditStore`], with
-//! [`audit::verify()`] to check one) and approvals, the calls held for a
+//! [`audit::verify()`] to check one), approvals, the calls held for a
 //! human's answer and the answers that let them through
-//! ([`ApprovalStore`]), implemented in memory ([`MemoryCounters`],
-//! [`MemoryKeys`], [`MemoryAudit`], [`MemoryApprovals`]) and in SQLite
-//! ([`SqliteState`], the default: one file, `<state_dir>/warden.db`, shared
-//! safely by several processes; the audit writer opens it with
-//! [`SqliteState::open_audit`] so its commits survive a power cut).
-//! PostgreSQL ([`PgState`]) holds the same state for gateway replicas.
-//! Pins, and the Redis backend, join as further traits and modules of the
-//! same shape: a trait and its semantics in a module of their own, an
-//! in-memory twin beside it, and implementations under [`sqlite`] and
-//! [`postgres`] adding their tables through a new migration (one version
-//! number for both).
+//! ([`ApprovalStore`]), and definition pins, the approved definition of
+//! every tool relayed so a changed or new one waits for approval
+//! ([`PinStore`], rug-pull protection), implemented in memory
+//! ([`MemoryCounters`], [`MemoryKeys`], [`MemoryAudit`], [`MemoryApprovals`],
+//! [`MemoryPins`]) and in SQLite ([`SqliteState`], the default: one file,
+//! `<state_dir>/warden.db`, shared safely by several processes; the audit
+//! writer opens it with [`SqliteState::open_audit`] so its commits survive a
+//! power cut). PostgreSQL ([`PgState`]) holds the same state for gateway
+//! replicas. The Redis backend joins in the same shape: a trait and its
+//! semantics in a module of their own, an in-memory twin beside it, and
+//! implementations under [`sqlite`] and [`postgres`] adding their tables
+//! through a new migration (one version number for both).
 //!
 //! Architecture invariant: this crate never reads the clock. Every operation
 //! that depends on time takes `now_ms` (milliseconds since the Unix epoch)
@@ -30,11 +31,11 @@ pub mod audit;
 pub mod counters;
 mod error;
 pub mod keys;
+pub mod pins;
 pub mod postgres;
 pub mod sqlite;
 
 use std::future::Future;
-use std::pin::Pin;
 
 pub use approvals::{
     Approval, ApprovalRequest, ApprovalStatus, ApprovalStore, ClaimKey, Decided, Decision,
@@ -47,12 +48,14 @@ pub use audit::{
 pub use counters::{CounterStore, LimitCheck, MemoryCounters, Reservation, ReserveOutcome};
 pub use error::StoreError;
 pub use keys::{KeyRecord, KeyStatus, KeyStore, MemoryKeys};
+pub use pins::{MemoryPins, ObservedTool, Pin, PinChange, PinChangeKind, PinStatus, PinStore};
 pub use postgres::PgState;
 pub use sqlite::SqliteState;
 
 /// The future returned by the store traits' methods: boxed and `Send`, so the
 /// traits stay usable as `dyn` objects shared across tasks.
-pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+pub type StoreFuture<'a, T> =
+    std::pin::Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
 /// 32 bytes from the operating system's random number generator.
 pub(crate) fn random_salt() -> Result<[u8; 32], StoreError> {

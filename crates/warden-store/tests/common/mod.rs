@@ -10,6 +10,7 @@ pub mod approvals;
 pub mod audit;
 pub mod keys;
 pub mod pg;
+pub mod pins;
 
 use warden_store::{CounterStore, LimitCheck, Reservation, ReserveOutcome, StoreError};
 
