@@ -26,6 +26,8 @@ counter_suite!(pg_backend, pg().await);
 key_suite!(pg_keys, pg().await);
 approval_suite!(pg_approvals, pg().await);
 approval_race_suite!(pg_approval_races, pg_pair().await);
+pin_suite!(pg_pins, pg().await);
+pin_race_suite!(pg_pin_races, pg_pin_pair().await);
 audit_suite!(pg_audit, pg().await);
 audit_tamper_suite!(pg_tamper, pg_raw().await);
 
@@ -120,6 +122,17 @@ impl RawAudit for PgRaw {
 async fn pg_pair() -> (
     Arc<dyn warden_store::ApprovalStore>,
     Arc<dyn warden_store::ApprovalStore>,
+    Schema,
+) {
+    let (a, schema) = pg().await;
+    let b = connect(&schema.name).await;
+    (Arc::new(a), Arc::new(b), schema)
+}
+
+/// Two replicas (two pools) on one fresh schema, as pin stores.
+async fn pg_pin_pair() -> (
+    Arc<dyn warden_store::PinStore>,
+    Arc<dyn warden_store::PinStore>,
     Schema,
 ) {
     let (a, schema) = pg().await;
@@ -912,5 +925,57 @@ async fn approval_text_with_nul_is_stored_and_matched() {
         .await,
         2,
         "both ids hold the escape character"
+    );
+}
+
+// ---------------------------------------------------------------- pins
+
+#[tokio::test]
+async fn pin_times_beyond_bigint_are_refused() {
+    let (store, _schema) = pg().await;
+    common::pins::times_beyond_storage_are_refused(&store).await;
+}
+
+/// NUL and U+FFFF are stored escaped: the table holds no NUL, and the listing is in the
+/// order of the names as given, not of their stored form.
+#[tokio::test]
+async fn pin_names_with_nul_are_stored_escaped_and_listed_in_order() {
+    use common::pins::obs;
+    use warden_store::PinStore;
+    let (store, schema) = pg().await;
+    let store: &dyn PinStore = &store;
+    // Stored, "a\0" becomes "a\u{FFFF}0", which sorts after "a\u{1}"; as given it sorts before.
+    for server in ["a\u{1}", "a\0", "a"] {
+        store
+            .observe(
+                server,
+                &[obs("t\0", 1), obs("t", 1), obs("t\u{FFFF}", 1)],
+                T0,
+            )
+            .await
+            .expect("observe");
+    }
+    let listed: Vec<(String, String)> = store
+        .list(None)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|p| (p.server, p.tool))
+        .collect();
+    let mut want = Vec::new();
+    for server in ["a", "a\0", "a\u{1}"] {
+        for tool in ["t", "t\0", "t\u{FFFF}"] {
+            want.push((server.to_owned(), tool.to_owned()));
+        }
+    }
+    assert_eq!(listed, want);
+    assert_eq!(
+        count(
+            &raw_in(&schema).await,
+            "SELECT COUNT(*) FROM pins WHERE strpos(server || tool, chr(65535)) > 0"
+        )
+        .await,
+        7,
+        "every name holding NUL or U+FFFF is stored escaped"
     );
 }

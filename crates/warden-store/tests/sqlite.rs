@@ -13,7 +13,7 @@ use tempfile::TempDir;
 use warden_store::sqlite::migrations::{MIGRATIONS, latest_version};
 use warden_store::{
     ApprovalStatus, ApprovalStore, AuditStore, CounterStore, Decided, KeyStore, LimitCheck,
-    ReserveOutcome, SqliteState, StoreError,
+    PinStore, ReserveOutcome, SqliteState, StoreError,
 };
 
 fn raw(dir: &Path) -> Connection {
@@ -37,6 +37,16 @@ fn sqlite_pair() -> (Arc<dyn ApprovalStore>, Arc<dyn ApprovalStore>, TempDir) {
 
 approval_suite!(sqlite_approvals, sqlite());
 approval_race_suite!(sqlite_approval_races, sqlite_pair());
+pin_suite!(sqlite_pins, sqlite());
+pin_race_suite!(sqlite_pin_races, sqlite_pin_pair());
+
+/// Two instances on one directory, as pin stores.
+fn sqlite_pin_pair() -> (Arc<dyn PinStore>, Arc<dyn PinStore>, TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let a = SqliteState::open(dir.path()).expect("open a");
+    let b = SqliteState::open(dir.path()).expect("open b");
+    (Arc::new(a), Arc::new(b), dir)
+}
 
 fn count_rows(dir: &Path) -> i64 {
     raw(dir)
@@ -509,4 +519,120 @@ fn two_processes_decide_and_claim_once() {
             assert_eq!((a.status, a.uses), (ApprovalStatus::Approved, 1));
         }
     });
+}
+
+// ---------------------------------------------------------------- pins
+
+#[tokio::test]
+async fn pin_times_beyond_storage_are_refused() {
+    let (store, _dir) = sqlite();
+    common::pins::times_beyond_storage_are_refused(&store).await;
+}
+
+#[tokio::test]
+async fn pins_survive_reopen() {
+    use common::pins::{SERVER, first_use, obs};
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let store = SqliteState::open(dir.path()).expect("open");
+        PinStore::observe(&store, SERVER, &[obs("search", 1)], T0)
+            .await
+            .expect("observe");
+    }
+    let store = SqliteState::open(dir.path()).expect("reopen");
+    assert_eq!(
+        PinStore::get(&store, SERVER, "search").await.expect("get"),
+        Some(first_use(SERVER, "search", 1, T0))
+    );
+    // Not a first use any more: a new tool is pending.
+    let changes = PinStore::observe(&store, SERVER, &[obs("fork", 1)], T0 + 1)
+        .await
+        .expect("observe");
+    assert_eq!(changes.len(), 1);
+}
+
+/// A database written by a build that knew schema version 4 (approvals, no pins) is
+/// brought to the current version on open, its approvals kept, and pins work.
+#[tokio::test]
+async fn schema_4_database_migrates_keeping_its_data() {
+    use common::pins::{SERVER, first_use, obs};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let r = request("aaaaaaaaaaaa", T0);
+    {
+        let conn = raw(dir.path());
+        conn.execute_batch(
+            "CREATE TABLE schema_version (
+                version     INTEGER PRIMARY KEY NOT NULL,
+                description TEXT    NOT NULL
+            )",
+        )
+        .expect("schema_version");
+        for m in MIGRATIONS.iter().take_while(|m| m.version <= 4) {
+            conn.execute_batch(m.sql).expect(m.description);
+            conn.execute(
+                "INSERT INTO schema_version (version, description) VALUES (?1, ?2)",
+                (m.version, m.description),
+            )
+            .expect("version row");
+        }
+    }
+    {
+        // Written while the file is at version 4: the approvals table exists.
+        let conn = raw(dir.path());
+        let tables: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('approvals', 'pins')",
+                [],
+                |r| r.get(0),
+            )
+            .expect("tables");
+        assert_eq!(tables, 1, "a version 4 database has approvals, no pins");
+        conn.execute(
+            "INSERT INTO approvals (id, created_ms, expires_ms, identity, grant_name, server, \
+             session, tool, digest, arguments, rule, reason, approvers, mode, valid_for_ms, \
+             status, single_use, uses) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+             ?12, ?13, ?14, ?15, 'pending', 1, 0)",
+            rusqlite::params![
+                &r.id,
+                r.created_ms as i64,
+                r.expires_ms as i64,
+                &r.identity,
+                &r.grant,
+                &r.server,
+                &r.session,
+                &r.tool,
+                &r.digest,
+                &r.arguments,
+                &r.rule,
+                &r.reason,
+                serde_json::Value::from(r.approvers.clone()).to_string(),
+                &r.mode,
+                r.valid_for_ms as i64,
+            ],
+        )
+        .expect("approval row");
+    }
+    let store = SqliteState::open(dir.path()).expect("open migrates");
+    let versions: Vec<i64> = raw(dir.path())
+        .prepare("SELECT version FROM schema_version ORDER BY version")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("versions");
+    assert_eq!(
+        versions,
+        (1..=i64::from(latest_version())).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        ApprovalStore::get(&store, "aaaaaaaaaaaa")
+            .await
+            .expect("get"),
+        Some(pending(&r)),
+        "the approval is kept"
+    );
+    PinStore::observe(&store, SERVER, &[obs("search", 1)], T0)
+        .await
+        .expect("observe");
+    assert_eq!(
+        PinStore::list(&store, None).await.expect("list"),
+        [first_use(SERVER, "search", 1, T0)]
+    );
 }

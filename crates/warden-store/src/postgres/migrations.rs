@@ -202,6 +202,29 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX approvals_claim ON approvals (grant_name, tool, digest);
     ",
     },
+    Migration {
+        version: 5,
+        description: "definition pins (rug-pull protection)",
+        // As SQLite's. server and tool are COLLATE "C", so the primary
+        // key's index compares bytewise and serves the listing order (server,
+        // then tool) as well as every lookup.
+        sql: "
+        CREATE TABLE pins (
+            server               TEXT   COLLATE \"C\" NOT NULL,
+            tool                 TEXT   COLLATE \"C\" NOT NULL,
+            fingerprint          TEXT   NOT NULL,
+            definition           TEXT   NOT NULL,
+            status               TEXT   NOT NULL CHECK (status IN ('approved', 'pending')),
+            first_seen_ms        BIGINT NOT NULL,
+            changed_ms           BIGINT NOT NULL,
+            approved_ms          BIGINT,
+            approved_by          TEXT,
+            approved_fingerprint TEXT,
+            approved_definition  TEXT,
+            PRIMARY KEY (server, tool)
+        );
+    ",
+    },
 ];
 
 /// The schema version this build writes.

@@ -53,6 +53,9 @@
 //!   or claim it; the expiry sweep skips locked rows), so one decision and
 //!   one claim of a single-use approval win, and each expiry is returned
 //!   once;
+//! - pins: one transaction-scoped advisory lock per server, taken by every
+//!   transaction that writes the server's pins, so an observation reads and
+//!   writes them as one step and each change is reported once;
 //! - migrations: one database-wide advisory lock (see [`migrations`]).
 //!
 //! Each submodule's source documents its locking in full.
@@ -62,6 +65,7 @@ mod audit;
 mod counters;
 mod keys;
 pub mod migrations;
+mod pins;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -94,8 +98,8 @@ pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// Cheap to clone: clones share one pool. Implements
 /// [`CounterStore`](crate::CounterStore), [`KeyStore`](crate::KeyStore),
-/// [`AuditStore`](crate::AuditStore) and
-/// [`ApprovalStore`](crate::ApprovalStore). Instances on the same database and
+/// [`AuditStore`](crate::AuditStore), [`ApprovalStore`](crate::ApprovalStore)
+/// and [`PinStore`](crate::PinStore). Instances on the same database and
 /// schema (replicas) share all state.
 #[derive(Clone)]
 pub struct PgState {

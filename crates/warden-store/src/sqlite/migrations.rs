@@ -173,6 +173,33 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX approvals_claim ON approvals (grant_name, tool, digest);
     ",
     },
+    Migration {
+        version: 5,
+        description: "definition pins (rug-pull protection)",
+        // One row per (server, tool): the definition last observed (canonical
+        // JSON) and its fingerprint (lowercase hex SHA-256), whether it is
+        // approved or pending, and the definition approved last (NULL for a
+        // new tool never approved), so a changed tool keeps both. Times in ms;
+        // approved_ms and approved_by are NULL until something is approved.
+        // The primary key's index serves every lookup and the listing order
+        // (server, then tool, compared bytewise).
+        sql: "
+        CREATE TABLE pins (
+            server               TEXT    NOT NULL,
+            tool                 TEXT    NOT NULL,
+            fingerprint          TEXT    NOT NULL,
+            definition           TEXT    NOT NULL,
+            status               TEXT    NOT NULL CHECK (status IN ('approved', 'pending')),
+            first_seen_ms        INTEGER NOT NULL,
+            changed_ms           INTEGER NOT NULL,
+            approved_ms          INTEGER,
+            approved_by          TEXT,
+            approved_fingerprint TEXT,
+            approved_definition  TEXT,
+            PRIMARY KEY (server, tool)
+        );
+    ",
+    },
 ];
 
 /// The schema version this build writes.

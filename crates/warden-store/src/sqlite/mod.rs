@@ -1,8 +1,8 @@
 //! The embedded default backend: one SQLite file in the state directory.
 //!
 //! [`SqliteState`] owns the connection and the schema. Each kind of state
-//! (counters, API keys, the audit log and approvals today; pins later)
-//! lives in its own submodule that implements its trait on `SqliteState` and
+//! (counters, API keys, the audit log, approvals and pins) lives in its own
+//! submodule that implements its trait on `SqliteState` and
 //! adds its tables through a new entry in [`migrations`].
 //!
 //! # Durability
@@ -31,6 +31,7 @@ mod audit;
 mod counters;
 mod keys;
 pub mod migrations;
+mod pins;
 
 use std::fmt;
 use std::path::Path;
@@ -52,8 +53,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// Cheap to clone: clones share one connection. Implements
 /// [`CounterStore`](crate::CounterStore), [`KeyStore`](crate::KeyStore),
-/// [`AuditStore`](crate::AuditStore) and
-/// [`ApprovalStore`](crate::ApprovalStore). Separate instances (or processes) on the
+/// [`AuditStore`](crate::AuditStore), [`ApprovalStore`](crate::ApprovalStore)
+/// and [`PinStore`](crate::PinStore). Separate instances (or processes) on the
 /// same directory share all state through the file.
 #[derive(Clone)]
 pub struct SqliteState {
