@@ -22,6 +22,7 @@ use crate::approvals::{
 };
 use crate::audit::{AuditFailure, AuditLog};
 use crate::clock::Clock;
+use crate::definitions::Definitions;
 use crate::relay::Reply;
 
 /// Who is calling: the identity and grant the counters are keyed by. `warden run` has one
@@ -246,6 +247,7 @@ pub struct Guard {
     clock: Arc<dyn Clock>,
     audit: Option<(Arc<AuditLog>, Arc<str>)>,
     approvals: Option<Arc<Approvals>>,
+    definitions: Option<Arc<Definitions>>,
 }
 
 impl Guard {
@@ -261,6 +263,7 @@ impl Guard {
             clock,
             audit: None,
             approvals: None,
+            definitions: None,
         }
     }
 
@@ -268,6 +271,23 @@ impl Guard {
     pub fn with_approvals(mut self, approvals: Arc<Approvals>) -> Self {
         self.approvals = Some(approvals);
         self
+    }
+
+    /// Checks the server's tool definitions (pins, lint) through `definitions`, shared by
+    /// every guard of the server.
+    pub fn with_definitions(mut self, definitions: Arc<Definitions>) -> Self {
+        self.definitions = Some(definitions);
+        self
+    }
+
+    /// The server's definitions, if this guard checks them.
+    pub fn definitions(&self) -> Option<&Arc<Definitions>> {
+        self.definitions.as_ref()
+    }
+
+    /// The policy in force now.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.current()
     }
 
     /// Records every decision of this guard in `log`, as calls to `server`.
@@ -1034,6 +1054,26 @@ impl Guard {
         self.answer(entry, started, "unknown", "", "", text).await
     }
 
+    /// Denies a call because of its tool's definition (pending approval under
+    /// `pinning: "enforce"`, or not checkable), recording it with rule `/pinning`.
+    pub async fn deny_definition(
+        &self,
+        id: &str,
+        era: Era,
+        tool: &str,
+        arguments: &Value,
+        who: &Principal,
+        session: &str,
+        reason: &str,
+    ) -> String {
+        let started = tokio::time::Instant::now();
+        let entry = self.entry(&self.policy.current(), id, tool, arguments, who, session);
+        let rule = crate::definitions::PINNING_RULE;
+        let text = deny(id, era, "deny", rule, reason, None);
+        self.answer(entry, started, "deny", rule, reason, text)
+            .await
+    }
+
     /// Records an event about this guard's server (e.g. `tools_changed`), without waiting.
     pub fn record_event(&self, event: &str, detail: Value) {
         let Some((log, server)) = &self.audit else {
@@ -1111,7 +1151,10 @@ impl Guard {
         result: &serde_json::value::RawValue,
     ) -> Result<Option<String>, String> {
         let policy = self.policy.current();
-        warden_protocol::filter_tools_list(raw, result, |name| policy.is_listed(name))
+        let defs = self.definitions.as_deref();
+        warden_protocol::filter_tools_list(raw, result, |name| {
+            policy.is_listed(name) && defs.is_none_or(|d| d.listed(&policy, name))
+        })
     }
 }
 

@@ -19,6 +19,7 @@ pub mod approvals;
 pub mod audit;
 pub mod audit_view;
 pub mod clock;
+pub mod definitions;
 pub mod downstream;
 pub mod guard;
 pub mod lines;

@@ -26,6 +26,7 @@ use warden_protocol::{
 use tokio_util::sync::CancellationToken;
 
 use crate::approvals::{INPUT_KEY, STATE_PREFIX};
+use crate::definitions::{Definitions, Standing};
 use crate::guard::{
     Asking, CallOutcome, ClientLine, ClientSide, Guard, Outcome, Principal, Ticket,
 };
@@ -116,6 +117,9 @@ struct State {
     /// Calls held for approval, by session and client id: cancelled by the client's
     /// `notifications/cancelled`.
     held: HashMap<(Box<str>, Box<str>), CancellationToken>,
+    /// The definitions of this upstream's server, once a caller's guard brought them: told
+    /// when the upstream says its tools changed.
+    definitions: Option<Arc<Definitions>>,
 }
 
 /// A call from a 2026-07-28 client whose handshake-era upstream asked the client something
@@ -457,7 +461,7 @@ impl Relay {
                         return None;
                     }
                 };
-                if !self.tool_exists(&params.name, msg).await {
+                if !self.tool_exists(&params.name, msg, caller).await {
                     let answer = caller
                         .guard
                         .unknown_tool(
@@ -469,6 +473,13 @@ impl Relay {
                             &caller.session,
                         )
                         .await;
+                    let _ = reply.send(answer).await;
+                    return None;
+                }
+                if let Some(answer) = self
+                    .check_definition(id, era, &params.name, &params.arguments, msg, caller)
+                    .await
+                {
                     let _ = reply.send(answer).await;
                     return None;
                 }
@@ -921,7 +932,11 @@ impl Relay {
             }
             Kind::Notification { method } => {
                 if method == "notifications/tools/list_changed" {
-                    self.state().catalog.complete = false;
+                    let mut st = self.state();
+                    st.catalog.complete = false;
+                    if let Some(defs) = &st.definitions {
+                        defs.mark_stale();
+                    }
                 }
                 // Progress goes where its request's answer goes; the rest to the session.
                 let target = if method == "notifications/progress" {
@@ -971,6 +986,7 @@ impl Relay {
                 None
             }
             What::List { paged, guard } if !is_error => {
+                let last_page = msg.result.is_some_and(is_last_page);
                 if let Some(result) = msg.result
                     && let Some(change) = self.learn_catalog(result, paged)
                 {
@@ -983,6 +999,41 @@ impl Relay {
                         }),
                     );
                 }
+                if let Some(defs) = guard.definitions().cloned() {
+                    // Pins and lint need the store (and, on a server's first listing, the
+                    // whole catalogue, fetched through this pump): off the pump.
+                    let this = self.clone();
+                    let raw = msg.raw.to_owned();
+                    tokio::spawn(async move {
+                        let Ok(m) = warden_protocol::parse(&raw) else {
+                            return;
+                        };
+                        let checked = this
+                            .observe_listing(&guard, &defs, &m, paged, last_page)
+                            .await;
+                        let filtered = match checked {
+                            Ok(()) => m
+                                .result
+                                .ok_or_else(|| "no result".to_owned())
+                                .and_then(|r| guard.filter_list(m.raw, r)),
+                            Err(why) => Err(why),
+                        };
+                        let text = match filtered {
+                            Ok(edited) => match this.outgoing(
+                                edited.as_deref().unwrap_or(m.raw),
+                                &client_id,
+                                era,
+                                &method,
+                            ) {
+                                Some(text) => text,
+                                None => return,
+                            },
+                            Err(why) => withheld(&client_id, &why),
+                        };
+                        send_to(&reply, text).await;
+                    });
+                    return;
+                }
                 let filtered = msg
                     .result
                     .ok_or_else(|| "no result".to_owned())
@@ -990,16 +1041,7 @@ impl Relay {
                 match filtered {
                     Ok(f) => f,
                     Err(why) => {
-                        // Fail closed: an unreadable list could carry tools the policy hides.
-                        tracing::error!(error = %why, "tools/list answer withheld");
-                        let text = format!(
-                            "the upstream's tools/list answer could not be checked against the policy, so it is withheld: {why}"
-                        );
-                        send_to(
-                            &reply,
-                            error_response(Some(&client_id), ErrorCode::Internal, &text, None),
-                        )
-                        .await;
+                        send_to(&reply, withheld(&client_id, &why)).await;
                         return;
                     }
                 }
@@ -1027,17 +1069,14 @@ impl Relay {
             }
             What::List { .. } | What::Plain => None,
         };
-        let Some(mut out) = restore_id(edited.as_deref().unwrap_or(msg.raw), &client_id) else {
+        let Some(out) = self.outgoing(
+            edited.as_deref().unwrap_or(msg.raw),
+            &client_id,
+            era,
+            &method,
+        ) else {
             return;
         };
-        let to_legacy = matches!(*self.mode(), Mode::ToLegacy { .. });
-        if era == Era::Modern
-            && to_legacy
-            && let Ok(m) = warden_protocol::parse(&out)
-            && let Some(done) = warden_protocol::complete_result(&m, is_cacheable(&method))
-        {
-            out = done;
-        }
         match call {
             None => send_to(&reply, out).await,
             Some(ticket) => {
@@ -1066,6 +1105,115 @@ impl Relay {
                     send_to(&reply, text).await;
                 });
             }
+        }
+    }
+
+    /// An upstream answer as the client gets it: its id restored, and completed for a bridged
+    /// 2026-07-28 client.
+    fn outgoing(&self, raw: &str, client_id: &str, era: Era, method: &str) -> Option<String> {
+        let mut out = restore_id(raw, client_id)?;
+        let to_legacy = matches!(*self.mode(), Mode::ToLegacy { .. });
+        if era == Era::Modern
+            && to_legacy
+            && let Ok(m) = warden_protocol::parse(&out)
+            && let Some(done) = warden_protocol::complete_result(&m, is_cacheable(method))
+        {
+            out = done;
+        }
+        Some(out)
+    }
+
+    /// Observes a `tools/list` page the relay carries (pins, lint). On a server's first
+    /// listing the whole catalogue is fetched first and observed together, so trust on first
+    /// use covers every page. `Err` withholds the page: only under `pinning: "enforce"`.
+    async fn observe_listing(
+        &self,
+        guard: &Guard,
+        defs: &Arc<Definitions>,
+        msg: &Message<'_>,
+        paged: bool,
+        last_page: bool,
+    ) -> Result<(), String> {
+        self.state().definitions.get_or_insert_with(|| defs.clone());
+        let policy = guard.policy();
+        let page = msg.result.map(page_tools).unwrap_or_default();
+        let observed = async {
+            let _one = defs.lock().await;
+            if defs.needs_catalog(&policy).await? && (paged || !last_page) {
+                let (_, all) = self.fetch_catalog(msg).await?;
+                defs.observe(&policy, &all, true).await?;
+            }
+            defs.observe(&policy, &page, !paged && last_page).await
+        }
+        .await;
+        match observed {
+            Ok(()) => Ok(()),
+            Err(why) if defs.enforcing(&policy) => Err(format!(
+                "its tool definitions could not be checked against their pins: {why}"
+            )),
+            Err(why) => {
+                tracing::warn!(error = %why, server = defs.server(), "tool definitions not checked");
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks a call's tool definition before the policy: a tool the lint hides is answered
+    /// as unknown, a pending one (under `enforce`) is denied. A tool whose pin state this
+    /// process does not know yet is checked first (the whole catalogue is fetched and
+    /// observed); when that fails, `enforce` denies (fail closed). `None`: go on.
+    async fn check_definition(
+        &self,
+        id: &str,
+        era: Era,
+        tool: &str,
+        arguments: &Value,
+        msg: &Message<'_>,
+        caller: &Caller,
+    ) -> Option<String> {
+        let defs = caller.guard.definitions()?.clone();
+        self.state().definitions.get_or_insert_with(|| defs.clone());
+        let policy = caller.guard.policy();
+        let mut standing = defs.check_call(&policy, tool).await;
+        if standing == Standing::Unchecked {
+            let checked = async {
+                let _one = defs.lock().await;
+                if defs.check_call(&policy, tool).await != Standing::Unchecked {
+                    return Ok(());
+                }
+                let (_, all) = self.fetch_catalog(msg).await?;
+                defs.observe(&policy, &all, true).await
+            }
+            .await;
+            standing = match checked {
+                Ok(()) => defs.check_call(&policy, tool).await,
+                Err(why) => {
+                    tracing::warn!(error = %why, tool, server = defs.server(), "tool definition not checked");
+                    Standing::Pending(defs.unchecked_reason(tool, &why))
+                }
+            };
+            if standing == Standing::Unchecked {
+                standing = Standing::Pending(
+                    defs.unchecked_reason(tool, "the server did not list it when asked"),
+                );
+            }
+        }
+        let who = &caller.who;
+        match standing {
+            Standing::Clear | Standing::Unchecked => None,
+            Standing::Hidden => Some(
+                caller
+                    .guard
+                    .unknown_tool(id, era, tool, arguments, who, &caller.session)
+                    .await,
+            ),
+            Standing::Pending(_) if !defs.enforcing(&policy) => None,
+            Standing::Pending(reason) => Some(
+                caller
+                    .guard
+                    .deny_definition(id, era, tool, arguments, who, &caller.session, &reason)
+                    .await,
+            ),
         }
     }
 
@@ -1242,9 +1390,7 @@ impl Relay {
         paged: bool,
     ) -> Option<ToolsChanged> {
         let prints = warden_protocol::tool_fingerprints(result);
-        let last_page = serde_json::from_str::<Value>(result.get())
-            .map(|r| r.get("nextCursor").is_none_or(Value::is_null))
-            .unwrap_or(false);
+        let last_page = is_last_page(result);
         let mut st = self.state();
         let catalog = &mut st.catalog;
         if !paged {
@@ -1271,7 +1417,7 @@ impl Relay {
     /// Whether the upstream lists `tool`. On a miss the catalog is fetched again unless it is
     /// complete and fresh. When the upstream cannot be asked, this says yes and the policy
     /// decides alone (it still refuses what it does not allow).
-    async fn tool_exists(&self, tool: &str, msg: &Message<'_>) -> bool {
+    async fn tool_exists(&self, tool: &str, msg: &Message<'_>, caller: &Caller) -> bool {
         {
             let st = self.state();
             if st.catalog.names.contains(tool) {
@@ -1285,7 +1431,23 @@ impl Relay {
                 return false;
             }
         }
-        match self.fetch_catalog(msg).await {
+        let fetched = match caller.guard.definitions() {
+            Some(defs) => {
+                let _one = defs.lock().await;
+                match self.fetch_catalog(msg).await {
+                    Ok((names, tools)) => {
+                        let policy = caller.guard.policy();
+                        if let Err(why) = defs.observe(&policy, &tools, true).await {
+                            tracing::warn!(error = %why, server = defs.server(), "tool definitions not checked");
+                        }
+                        Ok(names)
+                    }
+                    Err(why) => Err(why),
+                }
+            }
+            None => self.fetch_catalog(msg).await.map(|(names, _)| names),
+        };
+        match fetched {
             Ok(names) => names.contains(tool),
             Err(why) => {
                 tracing::debug!(error = %why, "could not list the upstream's tools");
@@ -1294,10 +1456,15 @@ impl Relay {
         }
     }
 
-    /// Lists every page of the upstream's tools with the gateway's own requests.
-    async fn fetch_catalog(&self, msg: &Message<'_>) -> Result<HashSet<String>, String> {
+    /// Lists every page of the upstream's tools with the gateway's own requests: their names,
+    /// and each tool's JSON object.
+    async fn fetch_catalog(
+        &self,
+        msg: &Message<'_>,
+    ) -> Result<(HashSet<String>, Vec<String>), String> {
         let meta = self.internal_meta(msg);
         let mut names = HashSet::new();
+        let mut all = Vec::new();
         let mut cursor: Option<Value> = None;
         for _ in 0..CATALOG_MAX_PAGES {
             let mut params = serde_json::Map::new();
@@ -1323,6 +1490,7 @@ impl Relay {
                     .iter()
                     .filter_map(|t| t.get("name")?.as_str().map(str::to_owned)),
             );
+            all.extend(tools.iter().map(Value::to_string));
             match result.get("nextCursor") {
                 Some(c) if !c.is_null() => cursor = Some(c.clone()),
                 _ => break,
@@ -1332,7 +1500,7 @@ impl Relay {
         st.catalog.names = names.clone();
         st.catalog.complete = true;
         st.catalog.fetched_at = Some(tokio::time::Instant::now());
-        Ok(names)
+        Ok((names, all))
     }
 
     /// The `_meta` the gateway's own requests need to be understood by the upstream: the
@@ -1385,6 +1553,35 @@ impl Relay {
     pub fn is_closed(&self) -> bool {
         self.state().closed.is_some()
     }
+}
+
+/// Whether a `tools/list` result is the last page (no `nextCursor`).
+fn is_last_page(result: &serde_json::value::RawValue) -> bool {
+    serde_json::from_str::<Value>(result.get())
+        .map(|r| r.get("nextCursor").is_none_or(Value::is_null))
+        .unwrap_or(false)
+}
+
+/// Each tool's JSON object in a `tools/list` result.
+fn page_tools(result: &serde_json::value::RawValue) -> Vec<String> {
+    serde_json::from_str::<Value>(result.get())
+        .ok()
+        .and_then(|r| {
+            r.get("tools")
+                .and_then(Value::as_array)
+                .map(|ts| ts.iter().map(Value::to_string).collect())
+        })
+        .unwrap_or_default()
+}
+
+/// The error answering a `tools/list` whose answer cannot be checked (fail closed: it could
+/// carry tools the policy or the pins hide).
+fn withheld(client_id: &str, why: &str) -> String {
+    tracing::error!(error = %why, "tools/list answer withheld");
+    let text = format!(
+        "the upstream's tools/list answer could not be checked against the policy, so it is withheld: {why}"
+    );
+    error_response(Some(client_id), ErrorCode::Internal, &text, None)
 }
 
 async fn send_to(reply: &Option<Reply>, text: String) {

@@ -26,10 +26,11 @@ use warden_auth::Authenticator;
 use warden_config::{Config, Server, Transport};
 use warden_policy::Policy;
 use warden_protocol::{ErrorCode, error_response};
-use warden_store::CounterStore;
+use warden_store::{CounterStore, PinStore};
 
 use crate::audit::AuditLog;
 use crate::clock::Clock;
+use crate::definitions::{Definitions, Registry};
 use crate::downstream::http::{
     Admitted, AllowedHosts, Gatekeeper, HttpGateway, check_header_size, check_origin,
 };
@@ -53,6 +54,10 @@ pub struct Team {
     inflight: Arc<tokio::sync::Semaphore>,
     /// Sessions of the aggregated endpoint.
     aggregate: crate::aggregate::Sessions,
+    /// Where tool definitions are pinned, and the servers' listings for the cross-server lint.
+    pins: std::sync::OnceLock<(Arc<dyn PinStore>, Arc<Registry>)>,
+    /// Each server's definitions, shared by its guards, kept across requests and reloads.
+    definitions: std::sync::Mutex<HashMap<String, Arc<Definitions>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -131,10 +136,40 @@ impl Team {
             approvals,
             deny_all,
             reload: std::sync::Mutex::new(()),
+            pins: std::sync::OnceLock::new(),
+            definitions: std::sync::Mutex::default(),
         });
         let endpoints = team.endpoints_for(&team.config(), &HashMap::new())?;
         team.endpoints.store(Arc::new(endpoints));
         Ok(team)
+    }
+
+    /// Pins the servers' tool definitions in `pins` and lints them (docs/pinning.md). Set
+    /// once, before serving.
+    pub fn with_pins(self: Arc<Self>, pins: Arc<dyn PinStore>) -> Arc<Self> {
+        let _ = self.pins.set((pins, Arc::new(Registry::default())));
+        self
+    }
+
+    /// The definitions of `server`, shared by all its guards; `None` without a pin store.
+    fn definitions_of(&self, server: &str) -> Option<Arc<Definitions>> {
+        let (pins, registry) = self.pins.get()?;
+        let mut all = self.definitions.lock().unwrap_or_else(|p| p.into_inner());
+        Some(
+            all.entry(server.to_owned())
+                .or_insert_with(|| {
+                    Arc::new(
+                        Definitions::new(
+                            server,
+                            pins.clone(),
+                            self.audit.clone(),
+                            self.clock.clone(),
+                        )
+                        .with_registry(registry.clone()),
+                    )
+                })
+                .clone(),
+        )
     }
 
     /// The configuration in force.
@@ -442,6 +477,9 @@ impl Team {
         }
         if let Some(approvals) = &self.approvals {
             guard = guard.with_approvals(approvals.clone());
+        }
+        if let Some(definitions) = self.definitions_of(server) {
+            guard = guard.with_definitions(definitions);
         }
         Some(Admitted {
             who: principal,

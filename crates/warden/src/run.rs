@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use warden_gateway::definitions::Definitions;
 use warden_gateway::downstream::http::{HttpGateway, Local, serve_http};
 use warden_gateway::downstream::stdio::{StdioEnd, serve_stdio};
 use warden_gateway::{AuditLog, Clock, Guard, Limits, SystemClock, UpstreamSpec};
@@ -191,9 +192,16 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ),
         _ => None,
     };
+    let definitions = Arc::new(Definitions::new(
+        &args.name,
+        stores.pins.clone(),
+        Some(audit.clone()),
+        clock.clone(),
+    ));
     let guard = Arc::new(
         Guard::fixed(policy, stores.counters.clone(), clock)
             .with_audit(audit.clone(), &args.name)
+            .with_definitions(definitions)
             .with_approvals(approvals),
     );
     let limits = Limits::default();

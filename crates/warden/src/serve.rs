@@ -89,7 +89,8 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(audit.clone()),
         Some(approvals.clone()),
     )
-    .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
+    .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?
+    .with_pins(stores.pins.clone());
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address} (is the port in use?)"))?;

@@ -11,7 +11,9 @@ use warden_gateway::approvals::{Approvals, Sealer};
 use warden_gateway::audit::Signer;
 use warden_gateway::webhook::Webhooks;
 use warden_gateway::{AuditSettings, Durability, OnFailure};
-use warden_store::{ApprovalStore, AuditStore, CounterStore, KeyStore, PgState, SqliteState};
+use warden_store::{
+    ApprovalStore, AuditStore, CounterStore, KeyStore, PgState, PinStore, SqliteState,
+};
 
 /// Where state is kept.
 #[derive(Debug, Clone)]
@@ -82,6 +84,7 @@ pub(crate) struct Stores {
     pub keys: Arc<dyn KeyStore>,
     pub audit: Arc<dyn AuditStore>,
     pub approvals: Arc<dyn ApprovalStore>,
+    pub pins: Arc<dyn PinStore>,
 }
 
 /// Opens (creating and migrating if needed) the state at `location`. On SQLite the audit log
@@ -94,6 +97,7 @@ pub(crate) async fn open(location: &Location) -> anyhow::Result<Stores> {
             Ok(Stores {
                 counters: Arc::new(state.clone()),
                 keys: Arc::new(state.clone()),
+                pins: Arc::new(state.clone()),
                 approvals: Arc::new(state),
                 audit: Arc::new(audit),
             })
@@ -106,6 +110,7 @@ pub(crate) async fn open(location: &Location) -> anyhow::Result<Stores> {
                 counters: Arc::new(pg.clone()),
                 keys: Arc::new(pg.clone()),
                 approvals: Arc::new(pg.clone()),
+                pins: Arc::new(pg.clone()),
                 audit: Arc::new(pg),
             })
         }
