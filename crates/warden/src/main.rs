@@ -7,6 +7,7 @@ mod audit;
 mod check;
 mod demo;
 mod keys;
+mod pins;
 mod run;
 mod serve;
 mod state;
@@ -34,6 +35,9 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Answer calls held for a human's approval: list, show, approve, deny.
     Approvals(approvals::ApprovalsArgs),
+    /// Review and approve tool definitions that are new or changed since they were approved
+    /// (rug-pull protection): list, diff, approve.
+    Pins(pins::PinsArgs),
     /// Run the team gateway: many servers, identities, grants and credentials, from a
     /// configuration file (docs/gateway.md).
     Serve(serve::ServeArgs),
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
         Command::Keys(args) => run_async(keys::keys(args)),
         Command::Audit(args) => run_async(audit::audit(args)),
         Command::Approvals(args) => run_async(approvals::approvals(args)),
+        Command::Pins(args) => run_async(pins::pins(args)),
         Command::Demo(args) => run_async(demo::demo(args)),
         Command::DemoUpstream(args) => run_async(demo::upstream(args)),
     }
