@@ -10,3 +10,4 @@ pub mod classify;
 pub mod lint;
 
 pub use classify::{Assessment, Category, Risk, classify};
+pub use lint::{Finding, FindingKind, lint_servers, lint_tool};
