@@ -69,6 +69,16 @@ pub struct LintFinding {
     pub evidence: String,
 }
 
+impl From<warden_risk::lint::Finding> for LintFinding {
+    fn from(f: warden_risk::lint::Finding) -> Self {
+        LintFinding {
+            kind: f.kind.as_str().to_owned(),
+            field: f.field,
+            evidence: f.evidence,
+        }
+    }
+}
+
 /// What a call to a tool meets before the policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Standing {
@@ -250,8 +260,10 @@ impl Definitions {
             let Some((name, fingerprint, _)) = warden_protocol::tool_pin(raw) else {
                 continue;
             };
-            let _ = tool;
-            let findings = Vec::new();
+            let findings = warden_risk::lint::lint_tool(tool)
+                .into_iter()
+                .map(LintFinding::from)
+                .collect();
             out.push((name, fingerprint, findings));
         }
         if let Some(registry) = &self.registry {
@@ -352,7 +364,7 @@ fn hidden_by_lint(policy: &Policy, findings: Option<&Vec<LintFinding>>) -> bool 
 /// The servers' last listings, team-wide, for the lints that compare servers.
 #[derive(Debug, Default)]
 pub struct Registry {
-    listings: std::sync::Mutex<HashMap<String, Vec<Value>>>,
+    listings: std::sync::Mutex<std::collections::BTreeMap<String, Vec<Value>>>,
 }
 
 impl Registry {
@@ -360,12 +372,16 @@ impl Registry {
     fn cross_server(&self, server: &str, tools: &[Value]) -> Vec<(String, LintFinding)> {
         let mut all = self.listings.lock().unwrap_or_else(|p| p.into_inner());
         all.insert(server.to_owned(), tools.to_vec());
-        let servers: Vec<(&str, &[Value])> = all
-            .iter()
-            .map(|(s, t)| (s.as_str(), t.as_slice()))
-            .collect();
-        let _ = (servers, server);
-        Vec::new()
+        if all.len() < 2 {
+            return Vec::new();
+        }
+        let servers: Vec<(&str, Vec<Value>)> =
+            all.iter().map(|(s, t)| (s.as_str(), t.clone())).collect();
+        warden_risk::lint::lint_servers(&servers)
+            .into_iter()
+            .filter(|(s, _, _)| s == server)
+            .map(|(_, tool, f)| (tool, LintFinding::from(f)))
+            .collect()
     }
 }
 
@@ -395,8 +411,12 @@ mod compat {
                 _ => Pinning::Warn,
             }
         }
-        fn lint_action(&self, _kind: &str) -> LintAction {
-            LintAction::Warn
+        fn lint_action(&self, kind: &str) -> LintAction {
+            match kind {
+                "shadowing" | "cross_server_reference" => LintAction::Warn,
+                "" => LintAction::Off,
+                _ => LintAction::Hide,
+            }
         }
     }
 }
