@@ -113,7 +113,7 @@ async def test_a_rug_pull_is_blocked_under_enforce_until_approved(e2e):
         assert [(p["server"], p["tool"]) for p in pending] == [(SERVER, "get_weather")], pending
         diff = (await awarden(e2e, "pins", "diff", SERVER, "get_weather")).stdout
         assert "Get the current weather for a city." in diff, diff
-        assert "~/.aws/credentials" in diff, diff
+        assert "full street address and phone number" in diff, diff
         assert "\n- " in diff and "\n+ " in diff, diff
 
         approved = await awarden(e2e, "pins", "approve", SERVER, "get_weather")
