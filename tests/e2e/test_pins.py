@@ -155,6 +155,26 @@ async def test_under_warn_a_rug_pull_stays_listed_and_is_recorded(e2e):
     assert [p["tool"] for p in pending] == ["get_weather"]
 
 
+@pytest.mark.anyio
+async def test_trust_on_first_use_covers_every_page(e2e):
+    """The client reads page 1 only at first; the gateway pins both pages, so page 2 is not new."""
+    log = e2e.log()
+    params = e2e.stdio_params(policy(e2e, "enforce"), fixture_cmd("paged", log))
+    async with s.sdk_client(params, "legacy") as client:
+        first = await client.list_tools()
+        assert [t.name for t in first.tools] == ["get_time"], first
+        assert first.next_cursor == "2", first
+        pins = json.loads((await awarden(e2e, "pins", "list", "--format", "json")).stdout)
+        assert sorted((p["tool"], p["status"], p["approved_by"]) for p in pins) == [
+            ("get_time", "approved", "first-use"),
+            ("get_weather", "approved", "first-use"),
+        ], pins
+        second = await client.list_tools(cursor="2")
+        assert [t.name for t in second.tools] == ["get_weather"], second
+        assert (await client.call_tool("get_weather", {"city": "Oslo"})).is_error is not True
+    assert events(e2e, "tool_definition_changed") == []
+
+
 def test_pins_cli_refuses_unknown_servers_and_tools(e2e):
     done = warden(e2e, "pins", "diff", "nowhere", "x", check=False)
     assert done.returncode == 1 and "no pins for server" in done.stderr, done
