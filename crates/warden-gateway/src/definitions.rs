@@ -280,8 +280,8 @@ impl Definitions {
     /// its definition waits for approval under `enforce`, nor when the lint hides it.
     pub fn listed(&self, policy: &Policy, tool: &str) -> bool {
         let f = self.facts();
-        !(policy.pinning() == Pinning::Enforce && f.pending.contains(tool))
-            && !hidden_by_lint(policy, f.findings.get(tool))
+        let pending = policy.pinning() == Pinning::Enforce && f.pending.contains(tool);
+        !pending && !hidden_by_lint(policy, f.findings.get(tool))
     }
 
     /// What a call to `tool` meets, from the facts last learnt. A pending tool is looked up

@@ -1056,6 +1056,7 @@ impl Guard {
 
     /// Denies a call because of its tool's definition (pending approval under
     /// `pinning: "enforce"`, or not checkable), recording it with rule `/pinning`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn deny_definition(
         &self,
         id: &str,
