@@ -21,6 +21,7 @@ use jsonc_parser::{CollectOptions, ParseOptions};
 use crate::ScopeKind;
 use crate::approval::{ApprovalMode, ApprovalSettings, Approver, Webhook, WebhookFormat};
 use crate::audit::ArgumentCapture;
+use crate::definitions::{LINT_KINDS, LintAction, LintSettings, Pinning};
 use crate::glob::{Glob, GlobSet};
 use crate::model::{Action, Condition, Limit, Op, Path, Policy, Root, Rule};
 use crate::problems::{Problem, Problems};
@@ -38,6 +39,8 @@ const TOP_FIELDS: &[&str] = &[
     "tools",
     "audit",
     "approval",
+    "pinning",
+    "lint",
 ];
 const ALL_TOOLS_FIELDS: &[&str] = &["limits"];
 const RULE_FIELDS: &[&str] = &[
@@ -57,6 +60,10 @@ const APPROVAL_FIELDS: &[&str] = &["approvers", "timeout", "valid_for", "mode", 
 const WEBHOOK_FIELDS: &[&str] = &["url", "format"];
 const APPROVAL_MODES: &[&str] = &["hold", "async"];
 const WEBHOOK_FORMATS: &[&str] = &["json", "slack"];
+const PINNING_MODES: &[&str] = &["off", "warn", "enforce"];
+const LINT_ACTIONS: &[&str] = &["off", "warn", "hide"];
+/// Policy-wide settings, for a hint when one is written inside a block.
+const POLICY_WIDE: &[&str] = &["pinning", "lint"];
 /// `timeout` is more than 0 and at most 7 days.
 const MAX_TIMEOUT_MS: u64 = 7 * 86_400_000;
 /// `valid_for` is 0 to 30 days.
@@ -222,6 +229,11 @@ impl<'t> Compiler<'t> {
                 let hint = if allowed.contains(&"approval") && APPROVAL_FIELDS.contains(&name) {
                     format!(
                         r#"; it belongs in the approval block: "approval": {{{}: ...}}"#,
+                        quote(name)
+                    )
+                } else if POLICY_WIDE.contains(&name) {
+                    format!(
+                        "; {} applies to the whole policy: write it at the top level",
                         quote(name)
                     )
                 } else {
@@ -485,6 +497,22 @@ impl<'t> Compiler<'t> {
             None => Arc::new(defaults),
         };
 
+        let mut pinning = Pinning::default();
+        if let Some(v) = f.get("pinning") {
+            match self.pinning(v, "/pinning") {
+                Some(p) => pinning = p,
+                None => ok = false,
+            }
+        }
+
+        let mut lint = LintSettings::default();
+        if let Some(v) = f.get("lint") {
+            match self.lint(v, "/lint") {
+                Some(l) => lint = l,
+                None => ok = false,
+            }
+        }
+
         let mut rules: Vec<Rule> = Vec::new();
         let mut exact = HashMap::new();
         let mut globs = Vec::new();
@@ -550,6 +578,8 @@ impl<'t> Compiler<'t> {
             audit_arguments: audit.arguments.unwrap_or_default(),
             audit_redact: audit.redact,
             approval,
+            pinning,
+            lint,
         })
     }
 
@@ -581,6 +611,141 @@ impl<'t> Compiler<'t> {
             );
         }
         action
+    }
+
+    // ---- tool definitions: pinning and lint -------------------------------
+
+    /// `"pinning": "off" | "warn" | "enforce"`.
+    fn pinning(&mut self, v: &Value<'_>, pointer: &str) -> Option<Pinning> {
+        if let Value::StringLit(s) = v
+            && let Some(p) = Pinning::parse(&s.value)
+        {
+            return Some(p);
+        }
+        let hint = match v {
+            Value::StringLit(s) => {
+                pinning_alias(&s.value).or_else(|| suggest(&s.value, PINNING_MODES))
+            }
+            Value::BooleanLit(b) if b.value => Some("enforce"),
+            Value::BooleanLit(_) => Some("off"),
+            _ => None,
+        }
+        .map(|m| format!(r#"; did you mean "{m}"?"#))
+        .unwrap_or_default();
+        self.problem(
+            pointer,
+            v.start(),
+            format!(
+                r#"pinning must be "off", "warn" (the default: new and changed tools are reported) or "enforce" (they are withheld until approved), not {}{hint}"#,
+                self.source_text(v)
+            ),
+        );
+        None
+    }
+
+    /// `"lint": "off" | "warn" | "hide"`, or an object of actions by finding kind with an
+    /// optional `"default"` for the kinds it does not name.
+    fn lint(&mut self, v: &Value<'_>, pointer: &str) -> Option<LintSettings> {
+        let obj = match v {
+            Value::Object(o) => o,
+            Value::StringLit(s) if LintAction::parse(&s.value).is_some() => {
+                return LintAction::parse(&s.value).map(LintSettings::all);
+            }
+            other => {
+                let hint = match other {
+                    Value::StringLit(s) => lint_alias(&s.value)
+                        .or_else(|| suggest(&s.value, LINT_ACTIONS))
+                        .map(|m| format!(r#"; did you mean "{m}"?"#))
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                self.problem(
+                    pointer,
+                    other.start(),
+                    format!(
+                        r#"lint must be "off", "warn" or "hide" (for every kind of finding), or an object of those by kind such as {{"default": "warn", "secret_file": "hide"}}, not {}{hint}"#,
+                        self.source_text(other)
+                    ),
+                );
+                return None;
+            }
+        };
+        let mut allowed: Vec<&str> = vec!["default"];
+        allowed.extend(LINT_KINDS.iter().map(|(k, _)| *k));
+        let mut ok = true;
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut default = None;
+        let mut named: Vec<(usize, LintAction)> = Vec::new();
+        for prop in &obj.properties {
+            let name = prop.name.as_str();
+            let here = child(pointer, name);
+            if !allowed.contains(&name) {
+                let hint = lint_kind_alias(name)
+                    .or_else(|| suggest(name, &allowed))
+                    .map(|k| format!(r#"; did you mean "{k}"?"#))
+                    .unwrap_or_default();
+                self.problem(
+                    &here,
+                    prop.name.start(),
+                    format!(
+                        "unknown finding kind {}{hint} (allowed: {})",
+                        quote(name),
+                        allowed.join(", ")
+                    ),
+                );
+                ok = false;
+                continue;
+            }
+            if !seen.insert(name) {
+                self.problem(
+                    &here,
+                    prop.name.start(),
+                    format!("duplicate field {}; give each field once", quote(name)),
+                );
+                ok = false;
+                continue;
+            }
+            let action = match &prop.value {
+                Value::StringLit(s) => LintAction::parse(&s.value),
+                _ => None,
+            };
+            let Some(action) = action else {
+                let hint = match &prop.value {
+                    Value::StringLit(s) => lint_alias(&s.value)
+                        .or_else(|| suggest(&s.value, LINT_ACTIONS))
+                        .map(|m| format!(r#"; did you mean "{m}"?"#))
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                self.problem(
+                    &here,
+                    prop.value.start(),
+                    format!(
+                        r#"{name} must be "off", "warn" (report the finding) or "hide" (report it and hide the tool), not {}{hint}"#,
+                        self.source_text(&prop.value)
+                    ),
+                );
+                ok = false;
+                continue;
+            };
+            match LINT_KINDS.iter().position(|(k, _)| *k == name) {
+                Some(i) => named.push((i, action)),
+                None => default = Some(action),
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let mut settings = match default {
+            Some(action) => LintSettings::all(action),
+            None => LintSettings::default(),
+        };
+        for (i, action) in named {
+            if let Some(slot) = settings.actions.get_mut(i) {
+                *slot = action;
+            }
+        }
+        Some(settings)
     }
 
     // ---- tool rules -----------------------------------------------------
@@ -1822,6 +1987,51 @@ fn mode_alias(name: &str) -> Option<&'static str> {
     Some(match name.to_ascii_lowercase().as_str() {
         "wait" | "sync" | "synchronous" | "block" | "blocking" | "hold_call" => "hold",
         "asynchronous" | "nowait" | "no_wait" | "background" | "deferred" | "later" => "async",
+        _ => return None,
+    })
+}
+
+/// Other words people use for the pinning modes.
+fn pinning_alias(name: &str) -> Option<&'static str> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "block" | "strict" | "require" | "required" | "enforced"
+        | "deny" => "enforce",
+        "false" | "no" | "none" | "disabled" | "disable" | "never" => "off",
+        "log" | "report" | "audit" | "alert" | "warning" | "notify" => "warn",
+        _ => return None,
+    })
+}
+
+/// Other words people use for the lint actions.
+fn lint_alias(name: &str) -> Option<&'static str> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "block" | "deny" | "filter" | "remove" | "drop" | "strip" | "hidden" | "enforce" => "hide",
+        "false" | "no" | "none" | "disabled" | "disable" | "ignore" => "off",
+        "log" | "report" | "audit" | "alert" | "warning" | "notify" | "on" => "warn",
+        _ => return None,
+    })
+}
+
+/// Other names people use for the lint finding kinds.
+fn lint_kind_alias(name: &str) -> Option<&'static str> {
+    Some(match name.to_ascii_lowercase().replace('-', "_").as_str() {
+        "poisoning" | "tool_poisoning" | "instructions" | "hidden_instruction"
+        | "prompt_injection" | "injection" => "hidden_instructions",
+        "unicode"
+        | "invisible"
+        | "zero_width"
+        | "hidden_unicode"
+        | "invisible_characters"
+        | "invisible_chars" => "invisible_unicode",
+        "ansi" | "ansi_escapes" | "escape" | "escapes" | "terminal_escape" => "ansi_escape",
+        "secret" | "secrets" | "secret_files" | "sensitive_files" | "secret_paths" => "secret_file",
+        "cross_server" | "cross_reference" | "cross_server_references" | "cross_references" => {
+            "cross_server_reference"
+        }
+        "shadow" | "shadowed" | "shadows" | "name_collision" | "collision" | "duplicates" => {
+            "shadowing"
+        }
+        "defaults" | "all" | "other" | "others" | "*" => "default",
         _ => return None,
     })
 }

@@ -35,6 +35,12 @@
 //! The order of evaluation steps, and how tool names find their rule, are
 //! documented in one place: the [`evaluate`] module.
 //!
+//! Two policy-wide settings are about tool definitions rather than calls:
+//! [`Policy::pinning`] (what happens to a tool whose definition is new or
+//! changed since it was approved) and [`Policy::lint_action`] (what happens to
+//! a tool whose definition has a lint finding of a given kind, named as in
+//! [`LINT_KINDS`]), for the gateway to apply when it relays `tools/list`.
+//!
 //! Architecture invariant: this crate is pure. It does no I/O (a remote
 //! `$ref` in an `arguments` schema is a load-time problem, never a fetch),
 //! never reads the clock, and holds no global state. Counters are not checked
@@ -47,6 +53,7 @@ pub mod approval;
 pub mod audit;
 mod compile;
 mod condition;
+mod definitions;
 pub mod evaluate;
 mod glob;
 mod limits;
@@ -58,6 +65,7 @@ pub use approval::{
     ApprovalMode, ApprovalSettings, Approver, Webhook, WebhookFormat, arguments_digest,
 };
 pub use audit::{ArgumentCapture, AuditCapture, CapturedArguments, is_secret_name, redact};
+pub use definitions::{LINT_KINDS, LintAction, Pinning};
 pub use limits::describe_window;
 pub use model::Policy;
 pub use problems::{Problem, Problems};

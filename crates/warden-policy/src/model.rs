@@ -33,6 +33,10 @@ pub struct Policy {
     pub(crate) audit_redact: Vec<String>,
     /// The top-level `approval` block over the defaults: what `default: "approve"` uses.
     pub(crate) approval: std::sync::Arc<crate::ApprovalSettings>,
+    /// `pinning`, or the default ([`crate::Pinning::Warn`]).
+    pub(crate) pinning: crate::Pinning,
+    /// `lint`, resolved per finding kind.
+    pub(crate) lint: crate::definitions::LintSettings,
 }
 
 /// `allow`, `deny` or `approve`: a rule's `action` or the policy's `default`.

@@ -15,6 +15,11 @@
 //! `Policy::audit_capture` resolves: the mode, then `redact=` and the names
 //! joined by commas when there are any, e.g. `full redact=ssn,card_number`).
 //!
+//! A suite may also check the policy-wide settings for tool definitions:
+//! `pinning` (what `Policy::pinning` says, e.g. `"enforce"`) and `lint` (an
+//! object from finding kind to what `Policy::lint_action` says for it, e.g.
+//! `{"secret_file": "hide"}`); each counts as a case.
+//!
 //! For an `approve` verdict: `approval` (the resolved settings, e.g.
 //! `approvers=user,operator timeout=600000ms valid_for=0ms mode=hold webhook=none`, a webhook
 //! written `webhook=<format>:<url>`) and `then` (what the call is once approved, in the
@@ -32,6 +37,8 @@ struct Suite {
     name: String,
     policy: Value,
     calls: Vec<Case>,
+    pinning: Option<String>,
+    lint: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize)]
@@ -249,6 +256,23 @@ fn run_file(name: &str) {
                 continue;
             }
         };
+        if let Some(want) = &suite.pinning {
+            count += 1;
+            let got = policy.pinning().as_str();
+            if got != want {
+                failures.push(format!("[{}] pinning: want {want}, got {got}", suite.name));
+            }
+        }
+        for (kind, want) in suite.lint.iter().flatten() {
+            count += 1;
+            let got = policy.lint_action(kind).as_str();
+            if got != want {
+                failures.push(format!(
+                    "[{}] lint {kind}: want {want}, got {got}",
+                    suite.name
+                ));
+            }
+        }
         for (i, case) in suite.calls.iter().enumerate() {
             count += 1;
             if let Err(e) = check(&policy, case) {
@@ -276,7 +300,17 @@ macro_rules! case_files {
 }
 
 case_files!(
-    seeds, order, defaults, hide, globs, operators, limits, arguments, audit, approval
+    seeds,
+    order,
+    defaults,
+    hide,
+    globs,
+    operators,
+    limits,
+    arguments,
+    audit,
+    approval,
+    definitions
 );
 
 #[test]

@@ -91,6 +91,13 @@ const WORDS: &[&str] = &[
     "group:a",
     "10m",
     "https://h.example/x",
+    "pinning",
+    "enforce",
+    "warn",
+    "off",
+    "lint",
+    "secret_file",
+    "shadowing",
 ];
 
 fn word() -> impl Strategy<Value = String> {

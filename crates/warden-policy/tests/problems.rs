@@ -49,7 +49,7 @@ fn unknown_fields_at_every_depth_are_all_reported() {
   }
 }"#,
         &[
-            r#"4:3 /extra ~ unknown field "extra" (allowed: $schema, version, default, hide, all_tools, tools, audit, approval)"#,
+            r#"4:3 /extra ~ unknown field "extra" (allowed: $schema, version, default, hide, all_tools, tools, audit, approval, pinning, lint)"#,
             r#"5:75 /all_tools/limits/0/per ~ unknown field "per" (allowed: counter, window, max, scope, increment_from)"#,
             r#"5:89 /all_tools/limit ~ unknown field "limit"; did you mean "limits"? (allowed: limits)"#,
             r#"8:7 /tools/a/limit ~ unknown field "limit"; did you mean "limits"? (allowed: action, reason, require, deny_if, approve_if, arguments, limits, audit, approval)"#,
@@ -364,7 +364,7 @@ fn display_is_one_line_per_problem() {
     assert_eq!(
         problems.to_string(),
         "p.json:1:1: /default: missing required field \"default\"; add it, e.g. \"default\": \"deny\" (or \"allow\", \"approve\")\n\
-         p.json:1:2: /x: unknown field \"x\" (allowed: $schema, version, default, hide, all_tools, tools, audit, approval)"
+         p.json:1:2: /x: unknown field \"x\" (allowed: $schema, version, default, hide, all_tools, tools, audit, approval, pinning, lint)"
     );
     let Err(problems) = Policy::from_json("p.json", "{,}") else {
         panic!("should not compile");
@@ -459,4 +459,73 @@ fn async_approval_needs_an_approver_besides_the_user() {
  "tools": {"a": {"approval": {"approvers": ["user"]}}}}"#,
         &[r#"3:44 /tools/a/approval/approvers ~ an async request returns at once"#],
     );
+}
+
+#[test]
+fn bad_pinning_and_lint() {
+    check(
+        r#"{"version": "1", "default": "deny",
+ "pinning": "strict",
+ "lint": {"hidden_instruction": "hide", "shadow": "warn", "secret_file": "block",
+          "ansi_escape": true, "default": "sometimes", "colour": "off",
+          "shadowing": "warn", "shadowing": "hide"},
+ "tools": {"a": {"pinning": "enforce", "lint": "off"}}}"#,
+        &[
+            r#"2:13 /pinning ~ pinning must be "off", "warn" (the default: new and changed tools are reported) or "enforce" (they are withheld until approved), not "strict"; did you mean "enforce"?"#,
+            r#"3:11 /lint/hidden_instruction ~ unknown finding kind "hidden_instruction"; did you mean "hidden_instructions"? (allowed: default, hidden_instructions, invisible_unicode, ansi_escape, secret_file, cross_server_reference, shadowing)"#,
+            r#"3:41 /lint/shadow ~ unknown finding kind "shadow"; did you mean "shadowing"?"#,
+            r#"3:74 /lint/secret_file ~ secret_file must be "off", "warn" (report the finding) or "hide" (report it and hide the tool), not "block"; did you mean "hide"?"#,
+            r#"4:26 /lint/ansi_escape ~ ansi_escape must be "off", "warn" (report the finding) or "hide" (report it and hide the tool), not true"#,
+            r#"4:43 /lint/default ~ default must be "off", "warn" (report the finding) or "hide" (report it and hide the tool), not "sometimes""#,
+            r#"4:56 /lint/colour ~ unknown finding kind "colour" (allowed: default, hidden_instructions"#,
+            r#"5:32 /lint/shadowing ~ duplicate field "shadowing"; give each field once"#,
+            r#"6:18 /tools/a/pinning ~ unknown field "pinning"; "pinning" applies to the whole policy: write it at the top level (allowed: action,"#,
+            r#"6:40 /tools/a/lint ~ unknown field "lint"; "lint" applies to the whole policy: write it at the top level"#,
+        ],
+    );
+}
+
+#[test]
+fn pinning_and_lint_of_the_wrong_type() {
+    let cases = [
+        (
+            r#"{"version": "1", "default": "deny", "pinning": true}"#,
+            r#"1:48 /pinning ~ pinning must be "off", "warn" (the default: new and changed tools are reported) or "enforce" (they are withheld until approved), not true; did you mean "enforce"?"#,
+        ),
+        (
+            r#"{"version": "1", "default": "deny", "pinning": false}"#,
+            r#"1:48 /pinning ~ not false; did you mean "off"?"#,
+        ),
+        (
+            r#"{"version": "1", "default": "deny", "pinning": {"mode": "enforce"}}"#,
+            r#"1:48 /pinning ~ not {"mode": "enforce"}"#,
+        ),
+        (
+            r#"{"version": "1", "default": "deny", "pinning": "Warn"}"#,
+            r#"1:48 /pinning ~ not "Warn"; did you mean "warn"?"#,
+        ),
+        (
+            r#"{"version": "1", "default": "deny", "lint": "block"}"#,
+            r#"1:45 /lint ~ lint must be "off", "warn" or "hide" (for every kind of finding), or an object of those by kind such as {"default": "warn", "secret_file": "hide"}, not "block"; did you mean "hide"?"#,
+        ),
+        (
+            r#"{"version": "1", "default": "deny", "lint": ["secret_file"]}"#,
+            r#"1:45 /lint ~ not ["secret_file"]"#,
+        ),
+        (
+            r#"{"version": "1", "default": "deny", "lint": {"Secret-Files": "hide"}}"#,
+            r#"1:46 /lint/Secret-Files ~ unknown finding kind "Secret-Files"; did you mean "secret_file"?"#,
+        ),
+        (
+            r#"{"version": "1", "default": "deny", "lint": {"all": "off"}}"#,
+            r#"1:46 /lint/all ~ unknown finding kind "all"; did you mean "default"?"#,
+        ),
+        (
+            r#"{"version": "1", "default": "deny", "lint": {"shadowing": null}}"#,
+            r#"1:59 /lint/shadowing ~ shadowing must be "off", "warn" (report the finding) or "hide" (report it and hide the tool), not null"#,
+        ),
+    ];
+    for (text, want) in cases {
+        check(text, &[want]);
+    }
 }
