@@ -204,3 +204,15 @@ async def test_a_poisoned_tool_is_not_listed_and_answered_as_unknown(e2e, mode):
     assert kinds, findings
     expected = "hidden_instructions" if mode == "poison" else "invisible_unicode"
     assert expected in kinds, kinds
+
+
+@pytest.mark.anyio
+async def test_with_the_lint_off_a_poisoned_tool_is_listed_and_nothing_is_recorded(e2e):
+    log = e2e.log()
+    doc = {"version": "1", "default": "allow", "lint": "off"}
+    params = e2e.stdio_params(e2e.policy(doc), fixture_cmd("poison", log))
+    async with s.sdk_client(params, "legacy") as client:
+        assert sorted(await s.tool_names(client)) == ["add", "multiply"]
+        assert (await client.call_tool("add", {"a": 1, "b": 2})).is_error is not True
+    assert len(calls(log, "add")) == 1
+    assert events(e2e, "tool_definition_finding") == []

@@ -18,9 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use warden_policy::Policy;
-
-use self::compat::{LintAction, Pinning, PolicyExt as _};
+use warden_policy::{LintAction, Pinning, Policy};
 use warden_store::{AuditEntry, ObservedTool, PinChangeKind, PinStatus, PinStore};
 
 use crate::audit::AuditLog;
@@ -224,6 +222,9 @@ impl Definitions {
         }
         for (tool, fingerprint, findings) in linted {
             for finding in &findings {
+                if policy.lint_action(&finding.kind) == LintAction::Off {
+                    continue;
+                }
                 let key = (tool.clone(), fingerprint.clone(), finding.kind.clone());
                 if f.reported.insert(key) {
                     tracing::warn!(
@@ -382,41 +383,5 @@ impl Registry {
             .filter(|(s, _, _)| s == server)
             .map(|(_, tool, f)| (tool, LintFinding::from(f)))
             .collect()
-    }
-}
-
-// TEMPORARY until warden-policy and warden-risk have their parts (branch pins).
-mod compat {
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Pinning {
-        Off,
-        Warn,
-        Enforce,
-    }
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum LintAction {
-        Off,
-        Warn,
-        Hide,
-    }
-    pub trait PolicyExt {
-        fn pinning(&self) -> Pinning;
-        fn lint_action(&self, kind: &str) -> LintAction;
-    }
-    impl PolicyExt for warden_policy::Policy {
-        fn pinning(&self) -> Pinning {
-            match std::env::var("WARDEN_PINNING").as_deref() {
-                Ok("enforce") => Pinning::Enforce,
-                Ok("off") => Pinning::Off,
-                _ => Pinning::Warn,
-            }
-        }
-        fn lint_action(&self, kind: &str) -> LintAction {
-            match kind {
-                "shadowing" | "cross_server_reference" => LintAction::Warn,
-                "" => LintAction::Off,
-                _ => LintAction::Hide,
-            }
-        }
     }
 }
