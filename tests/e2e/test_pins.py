@@ -216,3 +216,43 @@ async def test_with_the_lint_off_a_poisoned_tool_is_listed_and_nothing_is_record
         assert (await client.call_tool("add", {"a": 1, "b": 2})).is_error is not True
     assert len(calls(log, "add")) == 1
     assert events(e2e, "tool_definition_finding") == []
+
+
+@pytest.mark.anyio
+async def test_warden_serve_pins_per_server_and_lints_across_servers(e2e):
+    """Two servers behind `warden serve`: the rug pull on one is blocked and approved with
+    `warden pins --config`; the tool names both offer are reported as shadowing."""
+    logs = {name: e2e.log(name) for name in ("weather", "other")}
+    s.write_policy(e2e.config_dir, {"version": "1", "default": "allow", "pinning": "enforce"}, "pinned.json")
+    cmds = {"weather": fixture_cmd("rugpull", logs["weather"]), "other": fixture_cmd("paged", logs["other"])}
+    doc = {
+        "servers": {name: {"command": argv[0], "args": argv[1:]} for name, argv in cmds.items()},
+        "policies": {"pinned": {"file": "pinned.json"}},
+        "identities": {"ana": {}},
+        "grants": [
+            {"identity": "ana", "server": "weather", "policy": "pinned"},
+            {"identity": "ana", "server": "other", "policy": "pinned"},
+        ],
+    }
+    config, port = e2e.serve_config(doc)
+    key = e2e.create_key("ana")["key"]
+    gw = e2e.serve(config, port)
+    async with s.serve_client(gw.endpoint("other"), key) as other:
+        assert await s.tool_names(other) == ["get_time"]
+    async with s.serve_client(gw.endpoint("weather"), key) as client:
+        assert sorted(await s.tool_names(client)) == ["get_time", "get_weather"]
+        await wait_listing(client, False, "get_weather")
+        d = s.decision_of(await client.call_tool("get_weather", {"city": "Rome"}))
+        assert d is not None and d["rule"] == "/pinning", d
+        where = ["--config", str(config)]
+        argv = [str(s.WARDEN), "pins", "approve", "weather", "--all", *where]
+        done = await anyio.to_thread.run_sync(
+            lambda: subprocess.run(argv, capture_output=True, text=True, env=e2e.env(), timeout=s.START_TIMEOUT)
+        )
+        assert done.returncode == 0, done
+        assert "get_weather" in await s.tool_names(client)
+        assert (await client.call_tool("get_weather", {"city": "Rome"})).is_error is not True
+    assert calls(logs["weather"], "get_weather") == [{"tool": "get_weather", "arguments": {"city": "Rome"}}]
+    findings = await wait_events(e2e, "tool_definition_finding")
+    shadowed = {(e["server"], e["detail"]["tool"]) for e in findings if e["detail"]["kind"] == "shadowing"}
+    assert ("weather", "get_time") in shadowed or ("other", "get_time") in shadowed, findings

@@ -80,6 +80,8 @@ enum What {
     List {
         paged: bool,
         guard: Arc<Guard>,
+        /// The `_meta` the gateway's own `tools/list` needs, from the client's request.
+        meta: Option<Value>,
     },
     Initialize {
         params: Value,
@@ -533,6 +535,7 @@ impl Relay {
             }
             "tools/list" => What::List {
                 guard: caller.guard.clone(),
+                meta: self.internal_meta(msg),
                 paged: msg
                     .params
                     .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
@@ -985,7 +988,7 @@ impl Relay {
                 call = Some(ticket);
                 None
             }
-            What::List { paged, guard } if !is_error => {
+            What::List { paged, guard, meta } if !is_error => {
                 let last_page = msg.result.is_some_and(is_last_page);
                 if let Some(result) = msg.result
                     && let Some(change) = self.learn_catalog(result, paged)
@@ -1009,7 +1012,7 @@ impl Relay {
                             return;
                         };
                         let checked = this
-                            .observe_listing(&guard, &defs, &m, paged, last_page)
+                            .observe_listing(&guard, &defs, &m, meta, paged, last_page)
                             .await;
                         let filtered = match checked {
                             Ok(()) => m
@@ -1131,6 +1134,7 @@ impl Relay {
         guard: &Guard,
         defs: &Arc<Definitions>,
         msg: &Message<'_>,
+        meta: Option<Value>,
         paged: bool,
         last_page: bool,
     ) -> Result<(), String> {
@@ -1140,7 +1144,7 @@ impl Relay {
         let observed = async {
             let _one = defs.lock().await;
             if defs.needs_catalog(&policy).await? && (paged || !last_page) {
-                let (_, all) = self.fetch_catalog(msg).await?;
+                let (_, all) = self.fetch_catalog(meta).await?;
                 defs.observe(&policy, &all, true).await?;
             }
             defs.observe(&policy, &page, !paged && last_page).await
@@ -1181,7 +1185,7 @@ impl Relay {
                 if defs.check_call(&policy, tool).await != Standing::Unchecked {
                     return Ok(());
                 }
-                let (_, all) = self.fetch_catalog(msg).await?;
+                let (_, all) = self.fetch_catalog(self.internal_meta(msg)).await?;
                 defs.observe(&policy, &all, true).await
             }
             .await;
@@ -1434,7 +1438,7 @@ impl Relay {
         let fetched = match caller.guard.definitions() {
             Some(defs) => {
                 let _one = defs.lock().await;
-                match self.fetch_catalog(msg).await {
+                match self.fetch_catalog(self.internal_meta(msg)).await {
                     Ok((names, tools)) => {
                         let policy = caller.guard.policy();
                         if let Err(why) = defs.observe(&policy, &tools, true).await {
@@ -1445,7 +1449,10 @@ impl Relay {
                     Err(why) => Err(why),
                 }
             }
-            None => self.fetch_catalog(msg).await.map(|(names, _)| names),
+            None => self
+                .fetch_catalog(self.internal_meta(msg))
+                .await
+                .map(|(names, _)| names),
         };
         match fetched {
             Ok(names) => names.contains(tool),
@@ -1460,9 +1467,8 @@ impl Relay {
     /// and each tool's JSON object.
     async fn fetch_catalog(
         &self,
-        msg: &Message<'_>,
+        meta: Option<Value>,
     ) -> Result<(HashSet<String>, Vec<String>), String> {
-        let meta = self.internal_meta(msg);
         let mut names = HashSet::new();
         let mut all = Vec::new();
         let mut cursor: Option<Value> = None;
