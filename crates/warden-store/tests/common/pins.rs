@@ -524,7 +524,10 @@ pub async fn text_round_trips(store: &dyn PinStore) {
             .expect("get"),
         None
     );
-    assert_eq!(store.get(server, "tool\u{0}0\nline").await.expect("get"), None);
+    assert_eq!(
+        store.get(server, "tool\u{0}0\nline").await.expect("get"),
+        None
+    );
     let changed = [(tool.to_owned(), fp(2), format!("{definition}\0v2"))];
     let changes = observe(store, server, &changed, T0 + 1).await;
     assert_eq!(changes, [change(tool, PinChangeKind::Changed, Some(1), 2)]);
