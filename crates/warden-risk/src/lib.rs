@@ -7,6 +7,9 @@
 #![forbid(unsafe_code)]
 
 pub mod classify;
+mod definition;
+mod lexicon;
 pub mod lint;
+mod words;
 
 pub use classify::{Assessment, Category, Risk, classify};
