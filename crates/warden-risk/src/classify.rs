@@ -513,6 +513,8 @@ fn judge(d: &Definition) -> Judgement {
     let mut what;
     // Only the server's word for what it does: never below medium.
     let mut unconfirmed = false;
+    // Set when the category itself shows the tool runs arbitrary code.
+    let mut runs_code = false;
     match verb {
         None => {
             // Nothing says what it does: what it takes, then what the server claims.
@@ -571,6 +573,13 @@ fn judge(d: &Definition) -> Judgement {
                 }
                 Act::Write => {
                     category = Category::Write;
+                    let social = v.flags & SOCIAL != 0;
+                    let admin = admin.filter(|_| !social);
+                    // Query languages written by a write tool change data (the write rule
+                    // below); other code stored by it will run.
+                    let code = objects.iter().copied().find(|h| {
+                        lx.code.contains(&h.word.stem) && !lx.queries.contains(&h.word.stem)
+                    });
                     what = "creates or changes data, reversibly".to_owned();
                     let comment = find(&primary, &lx.comments);
                     let target = find(&ctx, &lx.public_targets);
@@ -597,6 +606,11 @@ fn judge(d: &Definition) -> Judgement {
                             "changes access, credentials or security settings ({})",
                             a.text()
                         );
+                    } else if let Some(c) = code {
+                        ev.push(c.evidence());
+                        category = Category::Execute;
+                        runs_code = true;
+                        what = format!("stores a {} that will run", c.text());
                     } else if let (true, Some(r)) = (v.flags & CONTROL != 0, runnable) {
                         ev.push(r.evidence());
                         category = Category::Execute;
@@ -718,14 +732,21 @@ fn judge(d: &Definition) -> Judgement {
                 Act::Pay => {
                     category = Category::Financial;
                     what = format!("moves money ({word})");
-                    if v.hit.is("transfer") && money.is_none() && money_prop.is_none() {
-                        if let Some(a) = admin {
-                            ev.push(a.evidence());
-                            category = Category::Admin;
-                            what = format!("hands over access ({})", a.text());
-                        } else if !objects.is_empty() {
+                    if v.hit.is("transfer")
+                        && money.is_none()
+                        && money_prop.is_none()
+                        && !objects.is_empty()
+                    {
+                        if let Some(f) = objects.iter().find(|h| h.is("file") || h.is("data")) {
+                            ev.push(f.evidence());
                             category = Category::Write;
                             what = "moves data from one place to another".to_owned();
+                        } else {
+                            // Transferring a resource hands it, and control of it, to someone else.
+                            ev.push(objects[0].evidence());
+                            category = Category::Admin;
+                            what =
+                                "hands a resource, and control of it, to someone else".to_owned();
                         }
                     }
                 }
@@ -812,6 +833,10 @@ fn judge(d: &Definition) -> Judgement {
                 what =
                     "loads a URL it is given: a path for server-side requests and for leaking data"
                         .to_owned();
+            } else if let Some(x) = verb.filter(|v| v.hit.is("export")) {
+                ev.push(x.hit.evidence());
+                risk = Risk::Medium;
+                what = "exports data in bulk".to_owned();
             } else if let Some(s) = selfish
                 .filter(|_| has(&ctx, "user") || has(&ctx, "whoami") || has(&ctx, "who_am_i"))
             {
@@ -869,6 +894,8 @@ fn judge(d: &Definition) -> Judgement {
                 } else {
                     what = "runs arbitrary code or commands".to_owned();
                 }
+            } else if runs_code {
+                risk = Risk::Critical;
             } else if let Some(a) = arbitrary {
                 ev.push(a.evidence());
                 risk = Risk::Critical;

@@ -54,6 +54,9 @@ pub(crate) mod flag {
     pub const CRITICAL: u16 = 128;
     /// Acts on a web page as a user would (`click`, `type`, `press`).
     pub const INTERACTS: u16 = 256;
+    /// A personal, social gesture (`follow`, `like`, `star`): its object (a user, a channel)
+    /// does not make it administration.
+    pub const SOCIAL: u16 = 512;
 }
 
 use flag::*;
@@ -113,6 +116,7 @@ const VERBS: &[(&str, Act, u16)] = &[
     ("recommend", Act::Read, 0),
     ("render", Act::Read, 0),
     ("retrieve", Act::Read, 0),
+    ("transcribe", Act::Read, 0),
     ("sample", Act::Read, NOUNISH),
     ("return", Act::Read, NOUNISH),
     ("scan", Act::Read, NOUNISH),
@@ -143,12 +147,13 @@ const VERBS: &[(&str, Act, u16)] = &[
     ("add", Act::Write, CREATES),
     ("append", Act::Write, CREATES),
     ("approve", Act::Write, CONTROL),
+    ("alter", Act::Write, 0),
     ("archive", Act::Write, 0),
     ("assign", Act::Write, 0),
     ("attach", Act::Write, 0),
     ("cancel", Act::Write, CONTROL),
     ("change", Act::Write, NOUNISH),
-    ("checkout", Act::Write, 0),
+    ("checkout", Act::Write, NOUNISH),
     ("clone", Act::Write, 0),
     ("close", Act::Write, 0),
     ("comment", Act::Write, NOUNISH | CREATES),
@@ -177,12 +182,13 @@ const VERBS: &[(&str, Act, u16)] = &[
     ("insert", Act::Write, CREATES),
     ("label", Act::Write, NOUNISH),
     ("link", Act::Write, NOUNISH),
+    ("like", Act::Write, NOUNISH | SOCIAL),
     ("lock", Act::Write, NOUNISH),
     ("mark", Act::Write, 0),
     ("merge", Act::Write, 0),
     ("modify", Act::Write, 0),
     ("move", Act::Write, 0),
-    ("mute", Act::Write, 0),
+    ("mute", Act::Write, SOCIAL),
     ("note", Act::Write, NOUNISH | CREATES),
     ("patch", Act::Write, NOUNISH | LIGHT),
     ("pause", Act::Write, CONTROL),
@@ -193,7 +199,7 @@ const VERBS: &[(&str, Act, u16)] = &[
     ("pull", Act::Write, NOUNISH),
     ("push", Act::Write, 0),
     ("put", Act::Write, LIGHT | CREATES),
-    ("react", Act::Write, 0),
+    ("react", Act::Write, SOCIAL),
     ("rebase", Act::Write, 0),
     ("record", Act::Write, NOUNISH),
     ("refresh", Act::Write, 0),
@@ -219,11 +225,11 @@ const VERBS: &[(&str, Act, u16)] = &[
     ("snooze", Act::Write, 0),
     ("sort", Act::Write, NOUNISH),
     ("stage", Act::Write, NOUNISH),
-    ("star", Act::Write, NOUNISH),
+    ("star", Act::Write, NOUNISH | SOCIAL),
     ("start", Act::Write, CONTROL),
     ("stop", Act::Write, CONTROL),
     ("store", Act::Write, NOUNISH | CREATES),
-    ("subscribe", Act::Write, 0),
+    ("subscribe", Act::Write, SOCIAL),
     ("suspend", Act::Write, 0),
     ("sync", Act::Write, 0),
     ("tag", Act::Write, NOUNISH),
@@ -231,20 +237,20 @@ const VERBS: &[(&str, Act, u16)] = &[
     ("transition", Act::Write, NOUNISH),
     ("unarchive", Act::Write, 0),
     ("unassign", Act::Write, 0),
-    ("unfollow", Act::Write, 0),
+    ("unfollow", Act::Write, SOCIAL),
     ("unhide", Act::Write, 0),
     ("unlink", Act::Write, 0),
     ("unlock", Act::Write, 0),
-    ("unmute", Act::Write, 0),
+    ("unmute", Act::Write, SOCIAL),
     ("unpin", Act::Write, 0),
     ("unstage", Act::Write, 0),
-    ("unstar", Act::Write, 0),
-    ("unsubscribe", Act::Write, 0),
+    ("unstar", Act::Write, SOCIAL),
+    ("unsubscribe", Act::Write, SOCIAL),
     ("update", Act::Write, 0),
     ("upgrade", Act::Write, 0),
     ("upsert", Act::Write, CREATES),
     ("write", Act::Write, CREATES),
-    ("follow", Act::Write, 0),
+    ("follow", Act::Write, SOCIAL),
     // Destroys.
     ("clear", Act::Destroy, 0),
     ("cleanup", Act::Destroy, 0),
@@ -309,6 +315,7 @@ const VERBS: &[(&str, Act, u16)] = &[
     ("announce", Act::Send, 0),
     ("broadcast", Act::Send, 0),
     ("dm", Act::Send, NOUNISH),
+    ("page", Act::Send, NOUNISH),
     ("email", Act::Send, NOUNISH),
     ("forward", Act::Send, 0),
     ("mail", Act::Send, NOUNISH),
@@ -330,6 +337,7 @@ const VERBS: &[(&str, Act, u16)] = &[
     ("charge", Act::Pay, NOUNISH),
     ("deposit", Act::Pay, NOUNISH),
     ("donate", Act::Pay, 0),
+    ("mint", Act::Pay, 0),
     ("invoice", Act::Pay, NOUNISH),
     ("pay", Act::Pay, 0),
     ("payout", Act::Pay, NOUNISH),
@@ -345,13 +353,19 @@ const VERBS: &[(&str, Act, u16)] = &[
     // Governs access.
     ("authorize", Act::Govern, 0),
     ("authorise", Act::Govern, 0),
+    ("authenticate", Act::Govern, 0),
     ("ban", Act::Govern, 0),
+    ("block", Act::Govern, NOUNISH),
     ("deauthorize", Act::Govern, 0),
     ("demote", Act::Govern, 0),
     ("elevate", Act::Govern, 0),
     ("grant", Act::Govern, NOUNISH),
     ("impersonate", Act::Govern, 0),
     ("invite", Act::Govern, 0),
+    ("kick", Act::Govern, 0),
+    ("log_in", Act::Govern, 0),
+    ("login", Act::Govern, NOUNISH),
+    ("sign_in", Act::Govern, 0),
     ("revoke", Act::Govern, 0),
     ("unban", Act::Govern, 0),
     ("unblock", Act::Govern, 0),
@@ -372,6 +386,8 @@ const VERBS: &[(&str, Act, u16)] = &[
 /// Nouns that name an action, for descriptions such as "Performs retrieval from…" or
 /// "Initiate a refund": what a light verb is doing.
 const NOMINALS: &[(&str, Act)] = &[
+    ("keyboard", Act::Execute),
+    ("mouse", Act::Execute),
     ("analysis", Act::Read),
     ("creation", Act::Write),
     ("deletion", Act::Destroy),
@@ -414,6 +430,7 @@ const COMPOUNDS: &[&str] = &[
     "gpg_key",
     "invoice_item",
     "knowledge_base",
+    "log_in",
     "merge_request",
     "network_request",
     "payment_intent",
@@ -428,6 +445,7 @@ const COMPOUNDS: &[&str] = &[
     "secret_key",
     "security_group",
     "service_account",
+    "sign_in",
     "signing_key",
     "source_code",
     "ssh_key",
@@ -547,13 +565,14 @@ const ADMIN: &[&str] = &[
     "token",
     "user",
     "user_group",
+    "visibility",
     "webhook",
     "whitelist",
 ];
 
 /// Admin objects that only count when the tool's own name makes them its object (a `filter`
 /// created on a mailbox forwards or deletes future mail; a filter in a search is a parameter).
-const ADMIN_BY_NAME: &[&str] = &["filter"];
+const ADMIN_BY_NAME: &[&str] = &["filter", "public"];
 
 /// Messages: creating one sends it.
 const MESSAGES: &[&str] = &[
@@ -597,6 +616,7 @@ const ARBITRARY: &[&str] = &[
     "command",
     "container",
     "container_image",
+    "cypher",
     "executable",
     "expression",
     "image",
@@ -615,6 +635,28 @@ const ARBITRARY: &[&str] = &[
     "snippet",
     "sql",
     "terminal",
+];
+
+/// Of those, what is code or a command rather than an image or a process: storing one is
+/// arranging for it to run.
+const CODE: &[&str] = &[
+    "bash",
+    "cmd",
+    "code",
+    "command",
+    "cypher",
+    "expression",
+    "javascript",
+    "js",
+    "notebook",
+    "powershell",
+    "program",
+    "python",
+    "ruby",
+    "script",
+    "shell",
+    "snippet",
+    "sql",
 ];
 
 /// What runs: a workflow, a job, a build. Controlling one is an execution.
@@ -774,8 +816,9 @@ const SENSITIVE: &[&str] = &[
 const RECORDS: &[&str] = &["document", "record", "row"];
 /// What "all" or "every" must be followed by to mean bulk: data, not fields.
 const ITEMS: &[&str] = &[
-    "document", "email", "entry", "event", "file", "issue", "item", "key", "match", "matching",
-    "message", "object", "record", "resource", "result", "row", "task", "user", "contact",
+    "data", "document", "email", "entry", "event", "file", "issue", "item", "key", "match",
+    "matching", "message", "object", "record", "resource", "result", "row", "task", "user",
+    "contact",
 ];
 /// SQL-ish words that say a query is a database statement, not a search.
 const STATEMENTS: &[&str] = &[
@@ -818,7 +861,16 @@ const CONTAINERS_OF_CONTENT: &[&str] = &[
 /// Where records live.
 const DATABASES: &[&str] = &["collection", "database", "db", "table"];
 /// Querying words.
-const QUERIES: &[&str] = &["aggregation", "query", "select", "sql"];
+const QUERIES: &[&str] = &[
+    "aggregation",
+    "cypher",
+    "graphql",
+    "query",
+    "select",
+    "soql",
+    "sparql",
+    "sql",
+];
 
 /// The caller itself: reading one's own identity is not reading personal data.
 const SELF: &[&str] = &[
@@ -849,8 +901,8 @@ const DOCS: &[&str] = &[
 /// Words that end a noun phrase.
 const PREPOSITIONS: &[&str] = &[
     "about", "across", "after", "against", "as", "at", "based", "before", "between", "by", "for",
-    "from", "if", "in", "into", "on", "onto", "per", "than", "that", "to", "under", "using", "via",
-    "when", "where", "which", "while", "with", "within", "without",
+    "from", "if", "in", "into", "of", "on", "onto", "per", "than", "that", "to", "under", "using",
+    "via", "when", "where", "which", "while", "with", "within", "without",
 ];
 
 /// Words that carry nothing.
@@ -982,6 +1034,7 @@ pub(crate) struct Lexicon {
     pub unsent: HashSet<String>,
     pub arbitrary: HashSet<String>,
     pub runnable: HashSet<String>,
+    pub code: HashSet<String>,
     pub dml: HashSet<String>,
     pub deploys: HashSet<String>,
     pub bulk: HashSet<String>,
@@ -1044,6 +1097,7 @@ pub(crate) static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
         unsent: set(UNSENT),
         arbitrary: set(ARBITRARY),
         runnable: set(RUNNABLE),
+        code: set(CODE),
         dml: set(DML),
         deploys: set(DEPLOYS),
         bulk: set(BULK),

@@ -108,10 +108,7 @@ fn dev_set_figures() {
     }
     let n = rows.len();
 
-    println!(
-        "\nwarden-risk on the development set ({n} tools, {})",
-        path.display()
-    );
+    println!("\nwarden-risk on the development set ({n} tools, ../shared/datasets/risk-dev.jsonl)");
     println!(
         "  category accuracy:      {cat_right}/{n} = {:.1}%  (target >= 90%)",
         pct(cat_right, n)
