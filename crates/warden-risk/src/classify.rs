@@ -714,7 +714,8 @@ fn judge(d: &Definition) -> Judgement {
                     what = if v.hit.is("upload") {
                         "uploads local data to another party".to_owned()
                     } else {
-                        "communicates outside: what it sends cannot be recalled".to_owned()
+                        "sends messages or data to others, and what is sent cannot be recalled"
+                            .to_owned()
                     };
                     let running = find(&name_ctx, &lx.runnable)
                         .filter(|h| lx.arbitrary.contains(&h.word.stem));
