@@ -271,19 +271,19 @@ fn joined<'a>(ws: &'a [Word], verb: Verb<'a>, source: Source) -> Verb<'a> {
         Some(w) => Some((w, i + 1, false)),
         None => None,
     };
-    if let Some((w, j, conj)) = next {
-        if let Some((act, flags)) = lx.verb(&w.stem) {
-            let strong = flags & LIGHT == 0 && (conj || flags & NOUNISH == 0);
-            if strong && act > verb.act {
-                return Verb {
-                    hit: Hit { word: w, source },
-                    act,
-                    flags,
-                    index: j,
-                    weak: verb.weak && flags & NOUNISH != 0,
-                };
-            }
-        }
+    if let Some((w, j, conj)) = next
+        && let Some((act, flags)) = lx.verb(&w.stem)
+        && flags & LIGHT == 0
+        && (conj || flags & NOUNISH == 0)
+        && act > verb.act
+    {
+        return Verb {
+            hit: Hit { word: w, source },
+            act,
+            flags,
+            index: j,
+            weak: verb.weak && flags & NOUNISH != 0,
+        };
     }
     verb
 }
@@ -305,16 +305,16 @@ fn sentence_verb(ws: &[Word], source: Source) -> Option<Verb<'_>> {
         .unwrap_or(0);
     for (i, w) in ws.iter().enumerate() {
         let Some((act, flags)) = lx.verb(&w.stem) else {
-            if i == lead {
-                if let Some(act) = lx.nominal(&w.stem) {
-                    return Some(Verb {
-                        hit: Hit { word: w, source },
-                        act,
-                        flags: 0,
-                        index: i,
-                        weak: false,
-                    });
-                }
+            if i == lead
+                && let Some(act) = lx.nominal(&w.stem)
+            {
+                return Some(Verb {
+                    hit: Hit { word: w, source },
+                    act,
+                    flags: 0,
+                    index: i,
+                    weak: false,
+                });
             }
             continue;
         };
@@ -563,12 +563,12 @@ fn judge(d: &Definition) -> Judgement {
                 Act::Read => {
                     category = Category::Read;
                     what = "retrieves data and changes nothing".to_owned();
-                    if v.hit.is("capture") {
-                        if let Some(m) = money {
-                            ev.push(m.evidence());
-                            category = Category::Financial;
-                            what = format!("captures a payment ({})", m.text());
-                        }
+                    if v.hit.is("capture")
+                        && let Some(m) = money
+                    {
+                        ev.push(m.evidence());
+                        category = Category::Financial;
+                        what = format!("captures a payment ({})", m.text());
                     }
                 }
                 Act::Write => {

@@ -350,12 +350,12 @@ fn remove_fences(text: &str) -> String {
 
 /// `**Purpose:** Send …` → `Send …`; `Description: Send …` → `Send …`.
 fn strip_label(line: &str) -> &str {
-    if let Some(rest) = line.strip_prefix("**") {
-        if let Some(end) = rest.find("**") {
-            if end <= 40 && rest[..end].trim_end().ends_with(':') {
-                return rest[end + 2..].trim_start();
-            }
-        }
+    if let Some(rest) = line.strip_prefix("**")
+        && let Some(end) = rest.find("**")
+        && end <= 40
+        && rest[..end].trim_end().ends_with(':')
+    {
+        return rest[end + 2..].trim_start();
     }
     for label in ["Purpose:", "Description:", "Summary:"] {
         if let Some(rest) = line.strip_prefix(label) {

@@ -193,10 +193,10 @@ fn property_schema(name: &str, spec: &Value) -> Value {
             out.insert("type".to_owned(), json!(types));
         }
     }
-    if let Some(e) = spec.get("enum").and_then(Value::as_array) {
-        if !e.is_empty() {
-            out.insert("enum".to_owned(), Value::Array(e.clone()));
-        }
+    if let Some(e) = spec.get("enum").and_then(Value::as_array)
+        && !e.is_empty()
+    {
+        out.insert("enum".to_owned(), Value::Array(e.clone()));
     }
     // A string that may be a command, a URL or a path: bounded, and a URL must be web.
     let stringy = types.contains(&"string") || (types.is_empty() && !out.contains_key("enum"));

@@ -172,12 +172,11 @@ pub(crate) fn stem(word: &str) -> String {
     if s.ends_with("ies") && s.len() > 4 {
         s.truncate(s.len() - 3);
         s.push('y');
-    } else if s.ends_with("sses") {
-        s.truncate(s.len() - 2);
-    } else if s.ends_with("es")
-        && ["s", "x", "z", "ch", "sh"]
-            .iter()
-            .any(|e| s[..s.len() - 2].ends_with(e))
+    } else if s.ends_with("sses")
+        || (s.ends_with("es")
+            && ["s", "x", "z", "ch", "sh"]
+                .iter()
+                .any(|e| s[..s.len() - 2].ends_with(e)))
     {
         s.truncate(s.len() - 2);
     } else if s.ends_with('s') && !(s.ends_with("ss") || s.ends_with("us") || s.ends_with("is")) {
