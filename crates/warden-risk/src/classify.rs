@@ -138,6 +138,32 @@ impl Hit<'_> {
         &self.word.text
     }
 
+    /// The word in the singular: "workflow" for "workflows", "policy" for "policies".
+    fn singular(&self) -> String {
+        let t = self.word.text.as_str();
+        if let Some(stem) = t.strip_suffix("ies") {
+            format!("{stem}y")
+        } else if t.ends_with('s')
+            && !t.ends_with("ss")
+            && crate::words::stem(&t[..t.len() - 1]) == self.word.stem
+        {
+            t[..t.len() - 1].to_owned()
+        } else {
+            t.to_owned()
+        }
+    }
+
+    /// The word in the singular with its article: "a workflow", "an issue" (for "issues").
+    fn a(&self) -> String {
+        let singular = self.singular();
+        let article = if singular.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {singular}")
+    }
+
     /// Whether this is the word `word` (in any of its forms).
     fn is(&self, word: &str) -> bool {
         self.word.stem == crate::words::stem(word)
@@ -610,11 +636,11 @@ fn judge(d: &Definition) -> Judgement {
                         ev.push(c.evidence());
                         category = Category::Execute;
                         runs_code = true;
-                        what = format!("stores a {} that will run", c.text());
+                        what = format!("stores {} that will run", c.a());
                     } else if let (true, Some(r)) = (v.flags & CONTROL != 0, runnable) {
                         ev.push(r.evidence());
                         category = Category::Execute;
-                        what = format!("controls a running {}", r.text());
+                        what = format!("controls a running {}", r.singular());
                     } else if let Some(dp) = deploy {
                         ev.push(dp.evidence());
                         category = Category::Execute;
@@ -623,12 +649,16 @@ fn judge(d: &Definition) -> Judgement {
                     {
                         ev.push(m.evidence());
                         category = Category::Send;
-                        what = format!("sends a {} to other people", m.text());
+                        what = format!("sends {} to other people", m.a());
                     } else if let (Some(c), Some(t)) = (comment, target) {
                         ev.push(c.evidence());
                         ev.push(t.evidence());
                         category = Category::Send;
-                        what = format!("posts a {} others can read on a {}", c.text(), t.text());
+                        what = format!(
+                            "posts {} that others read and are notified of, on {}",
+                            c.a(),
+                            t.a()
+                        );
                     } else if let Some(o) = overwrite {
                         ev.push(o.evidence());
                         category = Category::Destructive;
@@ -664,7 +694,7 @@ fn judge(d: &Definition) -> Judgement {
                     what = if v.flags & INTERACTS != 0 {
                         "acts on a web page as the user, which can set off any action the page offers".to_owned()
                     } else if let Some(r) = find(&objects, &lx.runnable) {
-                        format!("causes a system to run a {}", r.text())
+                        format!("causes a system to run {}", r.a())
                     } else {
                         format!("makes another system {word} something")
                     };
@@ -675,7 +705,7 @@ fn judge(d: &Definition) -> Judgement {
                         // Submitting a post or a review publishes it.
                         ev.push(m.evidence());
                         category = Category::Send;
-                        what = format!("publishes a {} others can read", m.text());
+                        what = format!("publishes {} others can read", m.a());
                     } else if let Some(m) = money {
                         ev.push(m.evidence());
                         category = Category::Financial;
@@ -723,7 +753,7 @@ fn judge(d: &Definition) -> Judgement {
                         // Input sent to a shell or a process is run by it.
                         ev.push(r.evidence());
                         category = Category::Execute;
-                        what = format!("feeds input to a running {}", r.text());
+                        what = format!("feeds input to a running {}", r.singular());
                     } else if let Some(m) = money {
                         ev.push(m.evidence());
                         category = Category::Financial;
@@ -877,7 +907,7 @@ fn judge(d: &Definition) -> Judgement {
             } else if let Some(c) = whole {
                 ev.push(c.evidence());
                 risk = Risk::Critical;
-                what = format!("deletes a whole {} and everything in it", c.text());
+                what = format!("deletes a whole {} and everything in it", c.singular());
             } else {
                 risk = Risk::High;
             }
@@ -900,7 +930,7 @@ fn judge(d: &Definition) -> Judgement {
             } else if let Some(a) = arbitrary {
                 ev.push(a.evidence());
                 risk = Risk::Critical;
-                what = format!("runs an arbitrary {}", a.text());
+                what = format!("runs arbitrary {}", a.text());
             } else if let Some(p) = exec_props.first() {
                 ev.push(prop_evidence(p));
                 risk = Risk::Critical;

@@ -1255,6 +1255,18 @@ fn evidence_and_rationale_say_why() {
         "{}",
         a.rationale
     );
+    let c = classify(&tool(
+        "add_issue_comment",
+        "Add a comment to one of the issues.",
+        json!({}),
+    ));
+    assert!(
+        c.rationale.starts_with(
+            "Send tool, high risk: it posts a comment that others read and are notified of, on an issue."
+        ),
+        "{}",
+        c.rationale
+    );
     // Deterministic.
     assert_eq!(
         a,
