@@ -251,7 +251,7 @@ fn name_verb(ws: &[Word], source: Source) -> Option<Verb<'_>> {
         weak: flags & NOUNISH != 0,
     };
     if flags & LIGHT != 0 {
-        match lookahead(ws, i, source) {
+        match lookahead(ws, i, source).map(|v| joined(ws, v, source)) {
             Some(v) => return Some(v),
             None => verb.weak = true,
         }
@@ -287,31 +287,40 @@ fn lookahead(ws: &[Word], i: usize, source: Source) -> Option<Verb<'_>> {
 }
 
 /// `create_or_update`, `get_or_create`, `search_replace`: the more severe of joined verbs.
+/// A list of verbs counts as its most severe ("create, update or delete"); the object
+/// follows the last of them.
 fn joined<'a>(ws: &'a [Word], verb: Verb<'a>, source: Source) -> Verb<'a> {
     let lx = &*LEXICON;
-    let i = verb.index;
-    let next = match ws.get(i + 1) {
-        Some(w) if matches!(w.stem.as_str(), "or" | "and" | "then") => {
-            ws.get(i + 2).map(|w| (w, i + 2, true))
-        }
-        Some(w) => Some((w, i + 1, false)),
-        None => None,
-    };
-    if let Some((w, j, conj)) = next
-        && let Some((act, flags)) = lx.verb(&w.stem)
-        && flags & LIGHT == 0
-        && (conj || flags & NOUNISH == 0)
-        && act > verb.act
-    {
-        return Verb {
-            hit: Hit { word: w, source },
-            act,
-            flags,
-            index: j,
-            weak: verb.weak && flags & NOUNISH != 0,
+    let mut best = verb;
+    let mut i = verb.index;
+    loop {
+        let (w, j, conj) = match ws.get(i + 1) {
+            Some(w) if matches!(w.stem.as_str(), "or" | "and" | "then") => match ws.get(i + 2) {
+                Some(n) => (n, i + 2, true),
+                None => break,
+            },
+            Some(w) => (w, i + 1, false),
+            None => break,
         };
+        let Some((act, flags)) = lx.verb(&w.stem) else {
+            break;
+        };
+        if flags & LIGHT != 0 || !(conj || flags & NOUNISH == 0) {
+            break;
+        }
+        if act > best.act {
+            best = Verb {
+                hit: Hit { word: w, source },
+                act,
+                flags,
+                index: j,
+                weak: verb.weak && flags & NOUNISH != 0,
+            };
+        }
+        i = j;
     }
-    verb
+    best.index = i;
+    best
 }
 
 /// Words a description may open with before its verb: "This tool will create…",
@@ -350,13 +359,15 @@ fn sentence_verb(ws: &[Word], source: Source) -> Option<Verb<'_>> {
         if flags & LIGHT != 0 {
             // What a light verb does is said by the words after it, or not at all: a later
             // verb in the sentence is usually a purpose ("apply the plan to create…").
-            return lookahead(ws, i, source).or(Some(Verb {
-                hit: Hit { word: w, source },
-                act,
-                flags,
-                index: i,
-                weak: true,
-            }));
+            return lookahead(ws, i, source)
+                .map(|v| joined(ws, v, source))
+                .or(Some(Verb {
+                    hit: Hit { word: w, source },
+                    act,
+                    flags,
+                    index: i,
+                    weak: true,
+                }));
         }
         let verb = Verb {
             hit: Hit { word: w, source },
@@ -480,6 +491,51 @@ fn judge(d: &Definition) -> Judgement {
         (Some(n), _) => Some(n),
         (None, Some(s)) => Some(s),
         (None, None) => sentence_verb(&d.body, Source::Body).filter(|v| !v.weak),
+    };
+
+    // A multiplexing tool (`manage_thing` with `action: create | update | delete`) can do
+    // the most severe of its actions.
+    let action_prop = d
+        .props
+        .iter()
+        .filter(|p| p.words.iter().any(|w| lx.action_props.contains(&w.stem)))
+        .flat_map(|p| p.enum_words.iter().map(move |w| (p, w)))
+        .filter_map(|(p, w)| lx.verb(&w.stem).map(|(act, flags)| (p, w, act, flags)))
+        .filter(|(_, _, _, flags)| flags & LIGHT == 0)
+        .max_by_key(|(_, _, act, _)| *act);
+    let verb = match (verb, action_prop) {
+        (Some(v), Some((p, w, act, flags))) if act > v.act => {
+            ev.push(format!(
+                "property {:?} may be {:?}",
+                p.name.chars().take(40).collect::<String>(),
+                w.text
+            ));
+            Some(Verb {
+                hit: v.hit,
+                act,
+                flags,
+                index: v.index,
+                weak: false,
+            })
+        }
+        (None, Some((p, w, act, flags))) => {
+            ev.push(format!(
+                "property {:?} may be {:?}",
+                p.name.chars().take(40).collect::<String>(),
+                w.text
+            ));
+            Some(Verb {
+                hit: Hit {
+                    word: w,
+                    source: Source::Body,
+                },
+                act,
+                flags,
+                index: 0,
+                weak: false,
+            })
+        }
+        (v, _) => v,
     };
 
     // 2. Its object: what the name is about, and what the first sentence's verb acts on.

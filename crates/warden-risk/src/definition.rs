@@ -37,6 +37,8 @@ pub(crate) struct Prop {
     pub ty: String,
     /// Found in the description's argument list rather than in `inputSchema`.
     pub described: bool,
+    /// The words of its `enum` values, when they are strings (at most 50 values).
+    pub enum_words: Vec<Word>,
 }
 
 /// The annotations (hints; untrusted).
@@ -164,7 +166,23 @@ fn schema_props(tool: &Value) -> Vec<Prop> {
             words: compound(words(name)),
             ty: schema_type(spec),
             described: false,
+            enum_words: enum_words(spec),
         })
+        .collect()
+}
+
+/// The words of a property's string `enum` values (or of its `items`' for an array).
+fn enum_words(spec: &Value) -> Vec<Word> {
+    let values = spec
+        .get("enum")
+        .or_else(|| spec.pointer("/items/enum"))
+        .and_then(Value::as_array);
+    values
+        .into_iter()
+        .flatten()
+        .take(50)
+        .filter_map(Value::as_str)
+        .flat_map(|v| words(cut(v, 64)))
         .collect()
 }
 
@@ -426,6 +444,7 @@ fn described_arg(line: &str, in_section: bool) -> Option<Prop> {
         words: compound(words(ident)),
         ty,
         described: true,
+        enum_words: Vec::new(),
     })
 }
 

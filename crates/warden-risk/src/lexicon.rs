@@ -144,6 +144,7 @@ const VERBS: &[(&str, Act, u16)] = &[
     ("watch", Act::Read, NOUNISH),
     ("whoami", Act::Read, 0),
     // Writes.
+    ("accept", Act::Write, 0),
     ("add", Act::Write, CREATES),
     ("append", Act::Write, CREATES),
     ("approve", Act::Write, CONTROL),
@@ -161,9 +162,12 @@ const VERBS: &[(&str, Act, u16)] = &[
     ("complete", Act::Write, 0),
     ("configure", Act::Write, 0),
     ("copy", Act::Write, 0),
+    ("connect", Act::Write, 0),
     ("create", Act::Write, CREATES),
+    ("decline", Act::Write, 0),
     ("decrement", Act::Write, 0),
     ("detach", Act::Write, 0),
+    ("disconnect", Act::Write, 0),
     ("deactivate", Act::Write, 0),
     ("disable", Act::Write, 0),
     ("dismiss", Act::Write, 0),
@@ -231,6 +235,7 @@ const VERBS: &[(&str, Act, u16)] = &[
     ("store", Act::Write, NOUNISH | CREATES),
     ("subscribe", Act::Write, SOCIAL),
     ("suspend", Act::Write, 0),
+    ("switch", Act::Write, 0),
     ("sync", Act::Write, 0),
     ("tag", Act::Write, NOUNISH),
     ("toggle", Act::Write, 0),
@@ -380,7 +385,6 @@ const VERBS: &[(&str, Act, u16)] = &[
     ("operate", Act::Write, LIGHT),
     ("perform", Act::Execute, LIGHT),
     ("process", Act::Write, NOUNISH | LIGHT),
-    ("use", Act::Write, LIGHT),
 ];
 
 /// Nouns that name an action, for descriptions such as "Performs retrieval from…" or
@@ -993,6 +997,8 @@ const IDENTIFIERS: &[&str] = &[
     "url",
     "uuid",
 ];
+/// Property names that choose what a multiplexing tool does.
+const ACTION_PROPS: &[&str] = &["action", "command", "method", "op", "operation", "verb"];
 /// Property names that carry access.
 const ADMIN_PROPS: &[&str] = &[
     "access_level",
@@ -1060,6 +1066,7 @@ pub(crate) struct Lexicon {
     pub payload_props: HashSet<String>,
     pub admin_props: HashSet<String>,
     pub identifiers: HashSet<String>,
+    pub action_props: HashSet<String>,
     pub url_props: HashSet<String>,
     pub path_props: HashSet<String>,
 }
@@ -1123,6 +1130,7 @@ pub(crate) static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
         payload_props: set(PAYLOAD_PROPS),
         admin_props: set(ADMIN_PROPS),
         identifiers: set(IDENTIFIERS),
+        action_props: set(ACTION_PROPS),
         url_props: set(URL_PROPS),
         path_props: set(PATH_PROPS),
     }

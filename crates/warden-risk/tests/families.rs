@@ -1196,6 +1196,49 @@ fn schema_decides_when_words_do_not() {
 }
 
 #[test]
+fn multiplexing_tools_and_long_descriptions() {
+    let manage = json!({"name": "manage_labels", "description": "Manage labels: create, update or remove them.",
+        "inputSchema": {"type": "object", "properties": {
+            "operation": {"type": "string", "enum": ["create", "update", "delete"]},
+            "sort": {"type": "string", "enum": ["created", "updated"]}}}});
+    check(&[
+        (manage, "destructive", "high"),
+        (
+            tool(
+                "thing_tool",
+                "Manage things: create, update or delete them.",
+                json!({}),
+            ),
+            "destructive",
+            "high",
+        ),
+        (
+            tool("list_items", "List items.", json!({"sort": "string"})),
+            "read",
+            "low",
+        ),
+        (
+            tool(
+                "search_docs",
+                "Use this tool when the user asks how to configure the product. Returns matching documentation pages.\n\n<hints>\n- Use delete_page to remove a page\n</hints>",
+                json!({"query": "string"}),
+            ),
+            "read",
+            "low",
+        ),
+        (
+            tool(
+                "get_issue",
+                "Get details of a specific issue in a repository. Use this before calling close_issue or delete_issue.",
+                json!({}),
+            ),
+            "read",
+            "low",
+        ),
+    ]);
+}
+
+#[test]
 fn annotations_raise_but_never_lower() {
     // A delete that claims to be read-only is still a delete.
     let t = json!({"name": "delete_records", "description": "Delete records.",
