@@ -292,6 +292,7 @@ fn lookahead(ws: &[Word], i: usize, source: Source) -> Option<Verb<'_>> {
 fn joined<'a>(ws: &'a [Word], verb: Verb<'a>, source: Source) -> Verb<'a> {
     let lx = &*LEXICON;
     let mut best = verb;
+    let mut last = verb.index;
     let mut i = verb.index;
     loop {
         let (w, j, conj) = match ws.get(i + 1) {
@@ -305,21 +306,27 @@ fn joined<'a>(ws: &'a [Word], verb: Verb<'a>, source: Source) -> Verb<'a> {
         let Some((act, flags)) = lx.verb(&w.stem) else {
             break;
         };
-        if flags & LIGHT != 0 || !(conj || flags & NOUNISH == 0) {
+        if flags & LIGHT != 0 {
             break;
         }
-        if act > best.act {
-            best = Verb {
-                hit: Hit { word: w, source },
-                act,
-                flags,
-                index: j,
-                weak: verb.weak && flags & NOUNISH != 0,
-            };
+        // A noun-like verb continues a list ("ignore, watch, or delete") but is an action
+        // only after a conjunction ("create commit status" is about a status).
+        let counts = conj || flags & NOUNISH == 0;
+        if counts {
+            last = j;
+            if act > best.act {
+                best = Verb {
+                    hit: Hit { word: w, source },
+                    act,
+                    flags,
+                    index: j,
+                    weak: verb.weak && flags & NOUNISH != 0,
+                };
+            }
         }
         i = j;
     }
-    best.index = i;
+    best.index = last;
     best
 }
 
@@ -407,8 +414,12 @@ fn object<'a>(
         if out.len() >= 8 {
             break;
         }
-        if meaningful(w) && lx.verb(&w.stem).is_none_or(|(_, f)| f & NOUNISH != 0) {
-            out.push(Hit { word: w, source });
+        match lx.verb(&w.stem) {
+            // Another verb starts another clause ("ignore, watch, or delete a thread").
+            Some((_, f)) if f & NOUNISH == 0 && !out.is_empty() => break,
+            Some((_, f)) if f & NOUNISH == 0 => {}
+            _ if meaningful(w) => out.push(Hit { word: w, source }),
+            _ => {}
         }
     }
     out
@@ -566,7 +577,13 @@ fn judge(d: &Definition) -> Judgement {
     let objects: Vec<Hit<'_>> = name_obj.iter().chain(&desc_obj).copied().collect();
 
     let catalog = find(&objects, &lx.catalog);
-    let money = find(&objects, &lx.money).filter(|_| catalog.is_none());
+    // A subscription to notifications, a thread or a topic bills nobody.
+    let unbilled = find(&ctx, &lx.unbilled);
+    let money = objects
+        .iter()
+        .copied()
+        .find(|h| lx.money.contains(&h.word.stem) && !(h.is("subscription") && unbilled.is_some()))
+        .filter(|_| catalog.is_none());
     let admin = find(&objects, &lx.admin).or_else(|| find(&name_obj, &lx.admin_by_name));
     let money_prop = d
         .props
@@ -706,7 +723,7 @@ fn judge(d: &Definition) -> Judgement {
                         ev.push(m.evidence());
                         category = Category::Send;
                         what = format!("sends {} to other people", m.a());
-                    } else if let (Some(c), Some(t)) = (comment, target) {
+                    } else if let (Some(c), Some(t), None) = (comment, target, unsent) {
                         ev.push(c.evidence());
                         ev.push(t.evidence());
                         category = Category::Send;
@@ -858,10 +875,23 @@ fn judge(d: &Definition) -> Judgement {
                     .iter()
                     .any(|w| h.is(w))
             };
-            let sensitive = ctx.iter().copied().find(|h| {
-                lx.sensitive.contains(&h.word.stem)
-                    && !(h.is("log") && has(&ctx, "commit"))
-                    && !(selfish.is_some() && personal(h))
+            // Words that look sensitive but are not about data: "the user" of a description
+            // is the person using the agent; "the user has access to" is the caller's access;
+            // commit logs are history; one's own profile is not personal data.
+            let incidental = |i: usize| {
+                let h = &ctx[i];
+                let prev = if i > 0 {
+                    ctx[i - 1].word.text.as_str()
+                } else {
+                    ""
+                };
+                (h.word.text == "user" && prev == "the")
+                    || (h.is("access") && ["has", "have", "can", "with"].contains(&prev))
+                    || (h.is("log") && has(&ctx, "commit"))
+                    || (selfish.is_some() && personal(h))
+            };
+            let sensitive = ctx.iter().copied().enumerate().find_map(|(i, h)| {
+                (lx.sensitive.contains(&h.word.stem) && !incidental(i)).then_some(h)
             });
             let contents = ctx.iter().copied().find(|h| h.is("content"));
             let reads_content = verb.is_some_and(|v| v.flags & CONTENT != 0);
@@ -872,7 +902,9 @@ fn judge(d: &Definition) -> Judgement {
                 })
             });
             let docs = find(&objects, &lx.docs);
-            let access = find(&ctx, &lx.admin).filter(|h| !(selfish.is_some() && personal(h)));
+            let access = ctx.iter().copied().enumerate().find_map(|(i, h)| {
+                (lx.admin.contains(&h.word.stem) && !incidental(i)).then_some(h)
+            });
             let financial = find(&ctx, &lx.money).filter(|_| catalog.is_none());
             let visits = verb.is_some_and(|v| v.flags & VISITS != 0);
             let url_word = ctx

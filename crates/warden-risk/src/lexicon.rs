@@ -66,6 +66,7 @@ const VERBS: &[(&str, Act, u16)] = &[
     ("aggregate", Act::Read, 0),
     ("analyse", Act::Read, 0),
     ("analyze", Act::Read, 0),
+    ("ask", Act::Read, 0),
     ("browse", Act::Read, VISITS),
     ("calculate", Act::Read, 0),
     ("capture", Act::Read, NOUNISH),
@@ -608,7 +609,21 @@ const PUBLIC_TARGETS: &[&str] = &[
 const COMMENTS: &[&str] = &["comment", "reply", "review"];
 
 /// Words that keep a message from leaving: it is prepared, not sent.
-const UNSENT: &[&str] = &["draft", "template"];
+const UNSENT: &[&str] = &["draft", "pending", "template"];
+
+/// Words that make a subscription something other than billing.
+const UNBILLED: &[&str] = &[
+    "calendar",
+    "channel",
+    "event",
+    "feed",
+    "newsletter",
+    "notification",
+    "repository",
+    "thread",
+    "topic",
+    "webhook",
+];
 
 /// What runs arbitrary code when run: critical with a running verb.
 const ARBITRARY: &[&str] = &[
@@ -1038,6 +1053,7 @@ pub(crate) struct Lexicon {
     pub public_targets: HashSet<String>,
     pub comments: HashSet<String>,
     pub unsent: HashSet<String>,
+    pub unbilled: HashSet<String>,
     pub arbitrary: HashSet<String>,
     pub runnable: HashSet<String>,
     pub code: HashSet<String>,
@@ -1102,6 +1118,7 @@ pub(crate) static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
         public_targets: set(PUBLIC_TARGETS),
         comments: set(COMMENTS),
         unsent: set(UNSENT),
+        unbilled: set(UNBILLED),
         arbitrary: set(ARBITRARY),
         runnable: set(RUNNABLE),
         code: set(CODE),

@@ -1239,6 +1239,57 @@ fn multiplexing_tools_and_long_descriptions() {
 }
 
 #[test]
+fn words_that_look_risky_but_are_not() {
+    check(&[
+        (
+            tool(
+                "manage_notification_subscription",
+                "Manage a notification subscription: ignore, watch, or delete a notification thread subscription.",
+                json!({}),
+            ),
+            "destructive",
+            "high",
+        ),
+        (
+            tool(
+                "create_pending_review",
+                "Create a pending review for a pull request, to add comments to before submitting it.",
+                json!({}),
+            ),
+            "write",
+            "medium",
+        ),
+        (
+            tool(
+                "list_projects",
+                "Lists all projects for the user.",
+                json!({}),
+            ),
+            "read",
+            "low",
+        ),
+        (
+            tool(
+                "find_organizations",
+                "Find organizations that the user has access to.",
+                json!({}),
+            ),
+            "read",
+            "low",
+        ),
+        (
+            tool(
+                "list_users",
+                "Lists all users of the organization.",
+                json!({}),
+            ),
+            "read",
+            "medium",
+        ),
+    ]);
+}
+
+#[test]
 fn annotations_raise_but_never_lower() {
     // A delete that claims to be read-only is still a delete.
     let t = json!({"name": "delete_records", "description": "Delete records.",
