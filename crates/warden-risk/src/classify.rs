@@ -230,10 +230,16 @@ fn meaningful(w: &Word) -> bool {
 /// two verbs joined (`create_or_update`, `search_replace`) count as the more severe.
 fn name_verb(ws: &[Word], source: Source) -> Option<Verb<'_>> {
     let lx = &*LEXICON;
+    // In a name, a past participle is an adjective ("diff_unstaged", "list_archived").
     let cands: Vec<(usize, Act, u16)> = ws
         .iter()
         .enumerate()
-        .filter_map(|(i, w)| lx.verb(&w.stem).map(|(a, f)| (i, a, f)))
+        .filter_map(|(i, w)| {
+            lx.verb(&w.stem).map(|(a, f)| {
+                let participle = w.text.ends_with("ed") && w.text != w.stem;
+                (i, a, if participle { f | NOUNISH } else { f })
+            })
+        })
         .collect();
     let &(i, act, flags) = cands
         .iter()
@@ -896,11 +902,16 @@ fn judge(d: &Definition) -> Judgement {
             let contents = ctx.iter().copied().find(|h| h.is("content"));
             let reads_content = verb.is_some_and(|v| v.flags & CONTENT != 0);
             let file = ctx.iter().copied().find(|h| h.is("file"));
-            let records = find(&ctx, &lx.records).or_else(|| {
-                find(&ctx, &lx.queries).filter(|_| {
-                    find(&ctx, &lx.databases).is_some() || find(&ctx, &lx.statements).is_some()
-                })
-            });
+            // "records" and "documents", not "recorded".
+            let records = ctx
+                .iter()
+                .copied()
+                .find(|h| lx.records.contains(&h.word.stem) && !h.word.text.ends_with("ed"))
+                .or_else(|| {
+                    find(&ctx, &lx.queries).filter(|_| {
+                        find(&ctx, &lx.databases).is_some() || find(&ctx, &lx.statements).is_some()
+                    })
+                });
             let docs = find(&objects, &lx.docs);
             let access = ctx.iter().copied().enumerate().find_map(|(i, h)| {
                 (lx.admin.contains(&h.word.stem) && !incidental(i)).then_some(h)

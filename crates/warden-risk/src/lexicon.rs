@@ -319,7 +319,7 @@ const VERBS: &[(&str, Act, u16)] = &[
     ("type", Act::Execute, NOUNISH | INTERACTS),
     // Sends.
     ("announce", Act::Send, 0),
-    ("broadcast", Act::Send, 0),
+    ("broadcast", Act::Send, NOUNISH),
     ("dm", Act::Send, NOUNISH),
     ("page", Act::Send, NOUNISH),
     ("email", Act::Send, NOUNISH),
@@ -730,7 +730,6 @@ const CONTAINERS: &[&str] = &[
     "database",
     "db",
     "environment",
-    "index",
     "namespace",
     "organization",
     "org",
@@ -741,7 +740,6 @@ const CONTAINERS: &[&str] = &[
     "stack",
     "table",
     "tenant",
-    "volume",
     "workspace",
     "zone",
 ];
@@ -820,7 +818,6 @@ const SENSITIVE: &[&str] = &[
     "salary",
     "screenshot",
     "secret",
-    "session",
     "sms",
     "snapshot",
     "source_code",
