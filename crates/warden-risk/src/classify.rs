@@ -746,6 +746,16 @@ fn judge(d: &Definition) -> Judgement {
                         ev.push(prop_evidence(p));
                         category = Category::Execute;
                         what = "stores a command or code that will run".to_owned();
+                    } else if !primary.is_empty()
+                        && primary.iter().all(|h| {
+                            ["number", "integer", "value"].iter().any(|w| h.is(w))
+                                || h.word.text.chars().all(|c| c.is_ascii_digit())
+                                || h.is("two")
+                        })
+                    {
+                        // "Adds two numbers": arithmetic, not a change to stored data.
+                        category = Category::Read;
+                        what = "computes a result from its arguments".to_owned();
                     } else if let (true, Some(a), Some(p), None) =
                         (v.flags & CREATES != 0, address_prop, payload_prop, unsent)
                     {

@@ -1286,6 +1286,15 @@ fn words_that_look_risky_but_are_not() {
             "read",
             "medium",
         ),
+        (
+            tool(
+                "add",
+                "Adds two numbers.",
+                json!({"a": "number", "b": "number"}),
+            ),
+            "read",
+            "low",
+        ),
     ]);
 }
 
