@@ -325,7 +325,8 @@ fn clean_description(text: &str) -> (String, Vec<Prop>) {
 
 /// Removes `<tag ...>…</tag>` blocks (case-insensitive); an unclosed one runs to the end.
 fn remove_blocks(text: &str, tag: &str) -> String {
-    let lower = text.to_lowercase();
+    // ASCII lowercasing keeps byte offsets the same in `lower` and `text`.
+    let lower = text.to_ascii_lowercase();
     let open = format!("<{tag}");
     let close = format!("</{tag}>");
     let mut out = String::new();

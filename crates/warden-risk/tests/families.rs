@@ -1380,3 +1380,73 @@ fn evidence_and_rationale_say_why() {
         ))
     );
 }
+
+#[test]
+fn never_panics_on_odd_text() {
+    // A small deterministic generator over awkward characters: multi-byte letters, marks,
+    // punctuation the parsers look for, digits, invisible and control characters.
+    const ALPHABET: &[&str] = &[
+        "a",
+        "E",
+        "z",
+        "_",
+        "-",
+        ".",
+        "/",
+        " ",
+        "\n",
+        "\n\n",
+        ":",
+        "**",
+        "|",
+        "`",
+        "```",
+        "<examples>",
+        "</hints>",
+        "(",
+        ")",
+        "'s",
+        "é",
+        "名",
+        "ß",
+        "İ",
+        "\u{202e}",
+        "\u{1b}",
+        "0",
+        "9",
+        "s",
+        "es",
+        "ing",
+        "ed",
+        "delete",
+        "run",
+        "Args:",
+        "- x (str):",
+        "e.g.",
+        "URLs",
+        "ID",
+        "all",
+    ];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as usize
+    };
+    for _ in 0..2000 {
+        let mut pick = |n: usize| {
+            (0..n)
+                .map(|_| ALPHABET[next() % ALPHABET.len()])
+                .collect::<String>()
+        };
+        let name = pick(4);
+        let description = pick(24);
+        let prop = pick(2);
+        let t = json!({"name": name, "description": description,
+            "inputSchema": {"type": "object", "properties": {prop: {"type": "string", "enum": [pick(2)]}}},
+            "annotations": {"readOnlyHint": true}});
+        let a = classify(&t);
+        assert!(!a.rationale.is_empty());
+    }
+}
