@@ -6,8 +6,15 @@
 //! gets the same assessment, so a scan can be reproduced and reviewed.
 #![forbid(unsafe_code)]
 
+pub mod catalog;
 pub mod classify;
+mod definition;
+mod lexicon;
 pub mod lint;
+pub mod recommend;
+mod words;
 
+pub use catalog::markdown;
 pub use classify::{Assessment, Category, Risk, classify};
 pub use lint::{Finding, FindingKind, lint_servers, lint_tool};
+pub use recommend::recommend;

@@ -5,6 +5,7 @@
 mod approvals;
 mod audit;
 mod check;
+mod classify;
 mod demo;
 mod keys;
 mod pins;
@@ -47,6 +48,9 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Classify MCP tools (a tools/list result, a JSON array, or one per line): category,
+    /// risk and evidence for each, as a table, JSON, JSONL or a Markdown catalogue.
+    Classify(classify::ClassifyArgs),
     /// Show Warden working: a gateway in front of the bundled demo server, with the seed
     /// policy, and a short scripted agent session.
     Demo(demo::DemoArgs),
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { files } => check::check(&files),
+        Command::Classify(args) => classify::classify(args),
         Command::Run(args) => run_async(run::run(args)),
         Command::Serve(args) => run_async(serve::serve(args)),
         Command::Keys(args) => run_async(keys::keys(args)),
