@@ -10,6 +10,7 @@ mod demo;
 mod keys;
 mod pins;
 mod run;
+mod scan;
 mod serve;
 mod state;
 
@@ -51,6 +52,9 @@ enum Command {
     /// Classify MCP tools (a tools/list result, a JSON array, or one per line): category,
     /// risk and evidence for each, as a table, JSON, JSONL or a Markdown catalogue.
     Classify(classify::ClassifyArgs),
+    /// Connect to an MCP server, list its tools, classify each, and recommend a policy
+    /// (--policy-out) or write a catalogue page (--format markdown).
+    Scan(scan::ScanArgs),
     /// Show Warden working: a gateway in front of the bundled demo server, with the seed
     /// policy, and a short scripted agent session.
     Demo(demo::DemoArgs),
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { files } => check::check(&files),
         Command::Classify(args) => classify::classify(args),
+        Command::Scan(args) => run_async(scan::scan(args)),
         Command::Run(args) => run_async(run::run(args)),
         Command::Serve(args) => run_async(serve::serve(args)),
         Command::Keys(args) => run_async(keys::keys(args)),

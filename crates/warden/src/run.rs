@@ -84,10 +84,19 @@ pub(crate) fn state_dir(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 pub(crate) fn upstream_spec(args: &RunArgs) -> anyhow::Result<UpstreamSpec> {
-    match (&args.upstream, args.command.split_first()) {
+    upstream_spec_of(args.upstream.as_ref(), &args.headers, &args.command)
+}
+
+/// The upstream named by `--upstream URL` (with `--header`s) or by a command after `--`.
+pub(crate) fn upstream_spec_of(
+    upstream: Option<&reqwest_url::Url>,
+    header_args: &[String],
+    command: &[String],
+) -> anyhow::Result<UpstreamSpec> {
+    match (upstream, command.split_first()) {
         (Some(url), None) => {
             let mut headers = warden_gateway::upstream::HeaderMap::new();
-            for h in &args.headers {
+            for h in header_args {
                 let (name, value) = h
                     .split_once(':')
                     .with_context(|| format!("--header {h:?}: expected \"Name: value\""))?;
