@@ -641,6 +641,14 @@ fn judge(d: &Definition) -> Judgement {
                 ev.push(prop_evidence(p));
                 category = Category::Send;
                 what = "sends content to a recipient".to_owned();
+            } else if let Some(m) = money {
+                ev.push(m.evidence());
+                category = Category::Financial;
+                what = format!("acts on money ({})", m.text());
+            } else if let Some(a) = admin {
+                ev.push(a.evidence());
+                category = Category::Admin;
+                what = format!("acts on access or credentials ({})", a.text());
             } else if let Some(p) = admin_prop {
                 ev.push(prop_evidence(p));
                 category = Category::Admin;
@@ -674,6 +682,13 @@ fn judge(d: &Definition) -> Judgement {
                         ev.push(m.evidence());
                         category = Category::Financial;
                         what = format!("captures a payment ({})", m.text());
+                    } else if v.hit.is("generate")
+                        && let Some(a) = admin.filter(|a| lx.credentials.contains(&a.word.stem))
+                    {
+                        // Generating a token or a key mints a credential.
+                        ev.push(a.evidence());
+                        category = Category::Admin;
+                        what = format!("mints a credential ({})", a.text());
                     }
                 }
                 Act::Write => {
@@ -689,7 +704,14 @@ fn judge(d: &Definition) -> Judgement {
                     let comment = find(&primary, &lx.comments);
                     let target = find(&ctx, &lx.public_targets);
                     let message = find(&primary, &lx.messages);
-                    let deploy = find(&ctx, &lx.deploys);
+                    // Creating a deployment deploys; scaling one does not.
+                    let deploy = find(&ctx, &lx.deploys).or_else(|| {
+                        objects
+                            .iter()
+                            .copied()
+                            .find(|h| h.is("deployment"))
+                            .filter(|_| v.flags & CREATES != 0)
+                    });
                     let runnable = find(&objects, &lx.runnable);
                     let overwrite = ctx.iter().copied().find(|h| h.is("overwrite"));
                     if let Some(m) = money {
@@ -723,6 +745,7 @@ fn judge(d: &Definition) -> Judgement {
                     } else if let Some(dp) = deploy {
                         ev.push(dp.evidence());
                         category = Category::Execute;
+                        runs_code = true;
                         what = "deploys code or schema changes".to_owned();
                     } else if let (true, Some(m), None) = (v.flags & CREATES != 0, message, unsent)
                     {
@@ -738,6 +761,11 @@ fn judge(d: &Definition) -> Judgement {
                             c.a(),
                             t.a()
                         );
+                    } else if v.hit.is("post") && v.weak && unsent.is_none() {
+                        // Posting, with nothing saying it is an HTTP method for creating
+                        // something, publishes.
+                        category = Category::Send;
+                        what = "posts content others can read".to_owned();
                     } else if let Some(o) = overwrite {
                         ev.push(o.evidence());
                         category = Category::Destructive;
@@ -836,12 +864,13 @@ fn judge(d: &Definition) -> Judgement {
                         "sends messages or data to others, and what is sent cannot be recalled"
                             .to_owned()
                     };
-                    let running = find(&name_ctx, &lx.runnable)
-                        .filter(|h| lx.arbitrary.contains(&h.word.stem));
+                    let running =
+                        find(&ctx, &lx.runnable).filter(|h| lx.arbitrary.contains(&h.word.stem));
                     if let Some(r) = running {
                         // Input sent to a shell or a process is run by it.
                         ev.push(r.evidence());
                         category = Category::Execute;
+                        runs_code = true;
                         what = format!("feeds input to a running {}", r.singular());
                     } else if let Some(m) = money {
                         ev.push(m.evidence());

@@ -1299,6 +1299,64 @@ fn words_that_look_risky_but_are_not() {
 }
 
 #[test]
+fn deployments_terminals_credentials_and_posts() {
+    check(&[
+        (
+            tool(
+                "create_deployment",
+                "Create a new deployment of the project from a git ref.",
+                json!({}),
+            ),
+            "execute",
+            "critical",
+        ),
+        (
+            tool(
+                "send_keys",
+                "Send keys to a terminal pane.",
+                json!({"keys": "string"}),
+            ),
+            "execute",
+            "critical",
+        ),
+        (
+            tool(
+                "generate_token",
+                "Generate a new API token for the account.",
+                json!({}),
+            ),
+            "admin",
+            "critical",
+        ),
+        (tool("issue_token", "", json!({})), "admin", "critical"),
+        (
+            tool("post_to_channel", "Posts to a channel.", json!({})),
+            "send",
+            "high",
+        ),
+        (
+            tool(
+                "schedule_email",
+                "Schedule an email to be sent later.",
+                json!({}),
+            ),
+            "send",
+            "high",
+        ),
+        (
+            tool("create_email_draft", "Create an email draft.", json!({})),
+            "write",
+            "medium",
+        ),
+        (
+            tool("approve_expense", "Approve an expense report.", json!({})),
+            "financial",
+            "critical",
+        ),
+    ]);
+}
+
+#[test]
 fn annotations_raise_but_never_lower() {
     // A delete that claims to be read-only is still a delete.
     let t = json!({"name": "delete_records", "description": "Delete records.",
