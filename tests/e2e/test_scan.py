@@ -58,6 +58,21 @@ def test_scan_of_server_everything_classifies_every_tool_and_writes_a_valid_poli
     assert policy["default"] == "deny"
     assert set(policy["tools"]) == set(names)
 
+    # Enforced in front of the same server: an allowed read passes; a call outside the derived
+    # argument schema of a rate-limited tool is refused before it reaches the server.
+    async def enforce() -> None:
+        async with s.sdk_client(e2e.stdio_params(out, upstream), "legacy") as client:
+            echo = await client.call_tool("echo", {"message": "hi"})
+            assert echo.is_error is not True, echo
+            constrained = [n for n, r in policy["tools"].items() if "arguments" in r]
+            for name in constrained:
+                bad = await client.call_tool(name, {"not_a_parameter": 1})
+                assert bad.is_error is True, bad
+                assert s.decision_of(bad)["rule"] == f"/tools/{name}/arguments", bad
+
+    assert policy["tools"]["echo"].get("action", "allow") == "allow", policy["tools"]["echo"]
+    anyio.run(enforce)
+
 
 @pytest.mark.anyio
 async def test_the_recommended_policy_for_the_demo_server_is_enforced(e2e):
