@@ -810,7 +810,10 @@ fn judge(d: &Definition) -> Judgement {
                     category = Category::Execute;
                     what = if v.flags & INTERACTS != 0 {
                         "acts on a web page as the user, which can set off any action the page offers".to_owned()
-                    } else if let Some(r) = find(&objects, &lx.runnable) {
+                    } else if let Some(r) = find(&objects, &lx.runnable)
+                        // "a long running operation": the word is the verb, not what runs.
+                        .filter(|r| !r.text().ends_with("ing"))
+                    {
                         format!("causes a system to run {}", r.a())
                     } else {
                         format!("makes another system {word} something")

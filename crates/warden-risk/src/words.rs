@@ -42,6 +42,14 @@ pub(crate) fn split(text: &str) -> Vec<String> {
             i += 1;
             continue;
         }
+        // `re-run`, `Re-send`: one word (`rerun`), as the prefix is spelt without the hyphen.
+        if c == '-'
+            && cur.eq_ignore_ascii_case("re")
+            && chars.get(i + 1).is_some_and(|n| n.is_alphabetic())
+        {
+            i += 1;
+            continue;
+        }
         if !c.is_alphanumeric() {
             flush(&mut cur, &mut out);
             i += 1;
@@ -249,6 +257,16 @@ pub(crate) fn first_sentence(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn re_prefixed_verbs_are_one_word() {
+        assert_eq!(
+            split("Re-run an integration"),
+            ["rerun", "an", "integration"]
+        );
+        assert_eq!(split("re-send"), ["resend"]);
+        assert_eq!(split("pre-run"), ["pre", "run"]);
+    }
 
     #[test]
     fn splits_every_naming_style() {
