@@ -515,17 +515,7 @@ impl Approvals {
             valid_for_ms: settings.valid_for_ms,
         };
         self.store.create(&request).await?;
-        let approval = Approval {
-            request,
-            status: ApprovalStatus::Pending,
-            decided_by: None,
-            decided_ms: None,
-            comment: None,
-            valid_until_ms: None,
-            single_use: true,
-            uses: 0,
-            last_used_ms: None,
-        };
+        let approval = Approval::pending(request);
         let (tx, _) = watch::channel(None);
         self.watched().insert(
             approval.request.id.clone(),

@@ -743,27 +743,13 @@ impl Guard {
         };
         match current.status_at(approvals.now_ms()) {
             ApprovalStatus::Approved => {
-                let reservation = match self
-                    .reserve(&entry, started, id, era, call.tool, &verdict.then)
-                    .await
-                {
-                    Ok(r) => r,
-                    Err(text) => return CallOutcome::Answer(text),
-                };
-                match approvals.claim(key, Some(&approval_id), session, id).await {
-                    Ok(Some(_)) => CallOutcome::Forward(self.ticket(
-                        call.tool,
-                        entry,
-                        "approved",
-                        &verdict.rule,
-                        reservation,
-                        started,
-                    )),
-                    other => {
-                        release(reservation).await;
-                        if let Err(e) = other {
-                            tracing::error!(error = %e, "approval store failed on a retry");
-                        }
+                let at = Place { id, era, session };
+                let claimed = self
+                    .claim_approved(approvals, key, &approval_id, at, &verdict, entry, started)
+                    .await;
+                match claimed {
+                    Ok(outcome) => outcome,
+                    Err(entry) => {
                         let reason = format!(
                             "requestState was already used: approval {approval_id} covered one call; call the tool again without it to ask again"
                         );
@@ -981,45 +967,75 @@ impl Guard {
                     tool: &tool,
                     digest: &digest,
                 };
-                let reservation = match self
-                    .reserve(&entry, started, &id, era, &tool, &verdict.then)
-                    .await
-                {
-                    Ok(r) => r,
-                    Err(text) => return Some(CallOutcome::Answer(text)),
+                let at = Place {
+                    id: &id,
+                    era,
+                    session: &session,
                 };
-                match approvals
-                    .claim(key, Some(&approval_id), &session, &id)
-                    .await
-                {
-                    Ok(Some(_)) => Some(CallOutcome::Forward(self.ticket(
-                        &tool,
-                        entry,
-                        "approved",
-                        &verdict.rule,
-                        reservation,
-                        started,
-                    ))),
-                    other => {
-                        release(reservation).await;
-                        if let Err(e) = other {
-                            tracing::error!(error = %e, "approval store failed while claiming");
-                        }
+                let claimed = self
+                    .claim_approved(&approvals, key, &approval_id, at, &verdict, entry, started)
+                    .await;
+                Some(match claimed {
+                    Ok(outcome) => outcome,
+                    Err(entry) => {
                         let reason = format!(
                             "approval {approval_id} was approved but already used by an identical call; call again to ask anew"
                         );
                         let text = deny(&id, era, "deny", &verdict.rule, &reason, None);
-                        Some(CallOutcome::Answer(
+                        CallOutcome::Answer(
                             self.answer(entry, started, "deny", &verdict.rule, &reason, text)
                                 .await,
-                        ))
+                        )
                     }
-                }
+                })
             }
             status => Some(CallOutcome::Answer(
                 self.refused(entry, started, &id, era, &verdict.rule, &outcome, status)
                     .await,
             )),
+        }
+    }
+
+    /// An approved call goes on: its limits reserved, then its approval claimed. `Err` gives
+    /// the record back when the approval could not be claimed (used up by an identical call,
+    /// or the store failed); the caller says so. A limit without room answers as usual.
+    #[allow(clippy::too_many_arguments)]
+    async fn claim_approved(
+        &self,
+        approvals: &Approvals,
+        key: ClaimKey<'_>,
+        approval_id: &str,
+        at: Place<'_>,
+        verdict: &warden_policy::Approval,
+        entry: AuditEntry,
+        started: tokio::time::Instant,
+    ) -> Result<CallOutcome, AuditEntry> {
+        let reservation = match self
+            .reserve(&entry, started, at.id, at.era, key.tool, &verdict.then)
+            .await
+        {
+            Ok(r) => r,
+            Err(text) => return Ok(CallOutcome::Answer(text)),
+        };
+        match approvals
+            .claim(key, Some(approval_id), at.session, at.id)
+            .await
+        {
+            Ok(Some(_)) => Ok(CallOutcome::Forward(self.ticket(
+                key.tool,
+                entry,
+                "approved",
+                &verdict.rule,
+                reservation,
+                started,
+            ))),
+            other => {
+                release(reservation).await;
+                if let Err(e) = other {
+                    tracing::error!(error = %e, approval = approval_id, "approval store failed while claiming");
+                }
+                Err(entry)
+            }
         }
     }
 
@@ -1167,6 +1183,14 @@ struct CallRef<'a> {
     tool: &'a str,
     arguments: &'a Value,
     who: &'a Principal,
+    session: &'a str,
+}
+
+/// Where a call's answer goes: its id, era and session.
+#[derive(Debug, Clone, Copy)]
+struct Place<'a> {
+    id: &'a str,
+    era: Era,
     session: &'a str,
 }
 

@@ -54,20 +54,7 @@ impl ApprovalStore for MemoryApprovals {
                     id: request.id.clone(),
                 });
             }
-            records.insert(
-                request.id.clone(),
-                Approval {
-                    request: request.clone(),
-                    status: ApprovalStatus::Pending,
-                    decided_by: None,
-                    decided_ms: None,
-                    comment: None,
-                    valid_until_ms: None,
-                    single_use: true,
-                    uses: 0,
-                    last_used_ms: None,
-                },
-            );
+            records.insert(request.id.clone(), Approval::pending(request.clone()));
             Ok(())
         })
     }

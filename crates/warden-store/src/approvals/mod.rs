@@ -149,6 +149,21 @@ pub struct Approval {
 }
 
 impl Approval {
+    /// A request as [`ApprovalStore::create`] stores it: pending, unanswered, unused.
+    pub fn pending(request: ApprovalRequest) -> Approval {
+        Approval {
+            request,
+            status: ApprovalStatus::Pending,
+            decided_by: None,
+            decided_ms: None,
+            comment: None,
+            valid_until_ms: None,
+            single_use: true,
+            uses: 0,
+            last_used_ms: None,
+        }
+    }
+
     /// The status at `now_ms`: a pending request past its deadline reads as expired.
     pub fn status_at(&self, now_ms: u64) -> ApprovalStatus {
         match self.status {

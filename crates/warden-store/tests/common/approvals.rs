@@ -82,17 +82,7 @@ pub fn full_request() -> ApprovalRequest {
 
 /// The approval `create(r)` stores.
 pub fn pending(r: &ApprovalRequest) -> Approval {
-    Approval {
-        request: r.clone(),
-        status: ApprovalStatus::Pending,
-        decided_by: None,
-        decided_ms: None,
-        comment: None,
-        valid_until_ms: None,
-        single_use: true,
-        uses: 0,
-        last_used_ms: None,
-    }
+    Approval::pending(r.clone())
 }
 
 pub fn approve(now_ms: u64, valid_until_ms: u64, single_use: bool) -> Decision {
