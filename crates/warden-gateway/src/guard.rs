@@ -346,9 +346,8 @@ impl Guard {
                 );
             }
             Verdict::Deny(d) => {
-                let text = deny(id, era, "deny", &d.rule, &d.reason, None);
                 return CallOutcome::Answer(
-                    self.answer(entry, started, "deny", &d.rule, &d.reason, text)
+                    self.refuse(entry, started, id, era, &d.rule, &d.reason)
                         .await,
                 );
             }
@@ -454,9 +453,8 @@ impl Guard {
             Err(e) => {
                 tracing::error!(error = %e, tool, "counter store failed; denying (fail closed)");
                 let reason = "the gateway could not check this tool's limits (state store error), so the call is denied; try again shortly";
-                let text = deny(id, era, "deny", &allowed.rule, reason, None);
                 Err(self
-                    .answer(entry.clone(), started, "deny", &allowed.rule, reason, text)
+                    .refuse(entry.clone(), started, id, era, &allowed.rule, reason)
                     .await)
             }
         }
@@ -507,9 +505,8 @@ impl Guard {
                 "{} — this gateway keeps no approval inbox, so calls that need approval are denied",
                 verdict.reason
             );
-            let text = deny(id, era, "deny", &verdict.rule, &reason, None);
             return CallOutcome::Answer(
-                self.answer(entry, started, "deny", &verdict.rule, &reason, text)
+                self.refuse(entry, started, id, era, &verdict.rule, &reason)
                     .await,
             );
         };
@@ -580,9 +577,8 @@ impl Guard {
             Err(e) => {
                 release(reservation).await;
                 let reason = store_failed(&e);
-                let text = deny(id, era, "deny", &verdict.rule, &reason, None);
                 return CallOutcome::Answer(
-                    self.answer(entry, started, "deny", &verdict.rule, &reason, text)
+                    self.refuse(entry, started, id, era, &verdict.rule, &reason)
                         .await,
                 );
             }
@@ -608,9 +604,8 @@ impl Guard {
             Ok(r) => r,
             Err(e) => {
                 let reason = store_failed(&e);
-                let text = deny(id, era, "deny", &verdict.rule, &reason, None);
                 return CallOutcome::Answer(
-                    self.answer(entry, started, "deny", &verdict.rule, &reason, text)
+                    self.refuse(entry, started, id, era, &verdict.rule, &reason)
                         .await,
                 );
             }
@@ -720,9 +715,8 @@ impl Guard {
                 Ok(_) | Err(AnswerError::AlreadyDecided { .. }) => {}
                 Err(e) => {
                     let reason = e.to_string();
-                    let text = deny(id, era, "deny", &verdict.rule, &reason, None);
                     return CallOutcome::Answer(
-                        self.answer(entry, started, "deny", &verdict.rule, &reason, text)
+                        self.refuse(entry, started, id, era, &verdict.rule, &reason)
                             .await,
                     );
                 }
@@ -734,9 +728,8 @@ impl Guard {
                 let reason = format!(
                     "approval {approval_id} could not be read; call the tool again without requestState"
                 );
-                let text = deny(id, era, "deny", &verdict.rule, &reason, None);
                 return CallOutcome::Answer(
-                    self.answer(entry, started, "deny", &verdict.rule, &reason, text)
+                    self.refuse(entry, started, id, era, &verdict.rule, &reason)
                         .await,
                 );
             }
@@ -981,9 +974,8 @@ impl Guard {
                         let reason = format!(
                             "approval {approval_id} was approved but already used by an identical call; call again to ask anew"
                         );
-                        let text = deny(&id, era, "deny", &verdict.rule, &reason, None);
                         CallOutcome::Answer(
-                            self.answer(entry, started, "deny", &verdict.rule, &reason, text)
+                            self.refuse(entry, started, &id, era, &verdict.rule, &reason)
                                 .await,
                         )
                     }
@@ -1039,6 +1031,21 @@ impl Guard {
         }
     }
 
+    /// Refuses a call with decision `deny`, recorded before the answer is given.
+    async fn refuse(
+        &self,
+        entry: AuditEntry,
+        started: tokio::time::Instant,
+        id: &str,
+        era: Era,
+        rule: &str,
+        reason: &str,
+    ) -> String {
+        let text = deny(id, era, "deny", rule, reason, None);
+        self.answer(entry, started, "deny", rule, reason, text)
+            .await
+    }
+
     async fn record_quietly(&self, mut entry: AuditEntry, started: tokio::time::Instant) {
         if let Some((log, _)) = &self.audit {
             entry.latency_us = Some(started.elapsed().as_micros() as u64);
@@ -1086,9 +1093,7 @@ impl Guard {
         let started = tokio::time::Instant::now();
         let entry = self.entry(&self.policy.current(), id, tool, arguments, who, session);
         let rule = crate::definitions::PINNING_RULE;
-        let text = deny(id, era, "deny", rule, reason, None);
-        self.answer(entry, started, "deny", rule, reason, text)
-            .await
+        self.refuse(entry, started, id, era, rule, reason).await
     }
 
     /// Records an event about this guard's server (e.g. `tools_changed`), without waiting.
