@@ -316,15 +316,23 @@ impl Relay {
         method: &'static str,
         params: Value,
     ) -> Result<Value, String> {
+        /// Forgets the question when its answer is no longer awaited (answered, or the held
+        /// call ended first), so unanswered questions do not pile up.
+        struct Forget(Arc<Relay>, u64);
+        impl Drop for Forget {
+            fn drop(&mut self) {
+                self.0.state().asks.remove(&self.1);
+            }
+        }
         let (tx, rx) = oneshot::channel();
         let down = self.next_down.fetch_add(1, Ordering::Relaxed);
         self.state()
             .asks
             .insert(down, (session.into_boxed_str(), tx));
+        let _forget = Forget(self.clone(), down);
         let msg =
             serde_json::json!({"jsonrpc": "2.0", "id": down, "method": method, "params": params});
         if reply.send(msg.to_string()).await.is_err() {
-            self.state().asks.remove(&down);
             return Err("the client is gone".into());
         }
         let raw = rx.await.map_err(|_| "no answer".to_owned())?;
