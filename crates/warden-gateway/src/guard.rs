@@ -621,17 +621,9 @@ impl Guard {
                 digest: digest.clone(),
                 expires_ms: request.request.expires_ms,
             });
-            let text = input_required(id, &request, &state);
             return CallOutcome::Answer(
-                self.answer(
-                    entry,
-                    started,
-                    "approval_required",
-                    &verdict.rule,
-                    &verdict.reason,
-                    text,
-                )
-                .await,
+                self.ask_user(entry, started, id, &verdict, &request, &state)
+                    .await,
             );
         }
         if settings.mode == warden_policy::ApprovalMode::Async {
@@ -640,25 +632,16 @@ impl Guard {
                 verdict.reason,
                 crate::approvals::rfc3339(request.request.expires_ms)
             );
-            let text = denial_result(
-                id,
-                era,
-                &Decision {
-                    decision: "approval_required",
-                    rule: &verdict.rule,
-                    reason: &reason,
-                    retry_after_ms: None,
-                    approval_id: Some(&approval_id),
-                },
-            );
             return CallOutcome::Answer(
-                self.answer(
+                self.about_approval(
                     entry,
                     started,
+                    id,
+                    era,
                     "approval_required",
                     &verdict.rule,
                     &reason,
-                    text,
+                    &approval_id,
                 )
                 .await,
             );
@@ -759,42 +742,25 @@ impl Guard {
                 // No answer yet: ask again with the same question.
                 if client.asking == Asking::InputRequired {
                     let state = approvals.sealer().seal(&sealed);
-                    let text = input_required(id, &current, &state);
                     return CallOutcome::Answer(
-                        self.answer(
-                            entry,
-                            started,
-                            "approval_required",
-                            &verdict.rule,
-                            &verdict.reason,
-                            text,
-                        )
-                        .await,
+                        self.ask_user(entry, started, id, &verdict, &current, &state)
+                            .await,
                     );
                 }
                 let reason = format!(
                     "{}. Approval {approval_id} is still pending",
                     verdict.reason
                 );
-                let text = denial_result(
-                    id,
-                    era,
-                    &Decision {
-                        decision: "approval_required",
-                        rule: &verdict.rule,
-                        reason: &reason,
-                        retry_after_ms: None,
-                        approval_id: Some(&approval_id),
-                    },
-                );
                 CallOutcome::Answer(
-                    self.answer(
+                    self.about_approval(
                         entry,
                         started,
+                        id,
+                        era,
                         "approval_required",
                         &verdict.rule,
                         &reason,
-                        text,
+                        &approval_id,
                     )
                     .await,
                 )
@@ -839,19 +805,17 @@ impl Guard {
                 ),
             )
         };
-        let text = denial_result(
+        self.about_approval(
+            entry,
+            started,
             id,
             era,
-            &Decision {
-                decision,
-                rule,
-                reason: &reason,
-                retry_after_ms: None,
-                approval_id: Some(approval_id),
-            },
-        );
-        self.answer(entry, started, decision, rule, &reason, text)
-            .await
+            decision,
+            rule,
+            &reason,
+            approval_id,
+        )
+        .await
     }
 
     /// Waits for a held call's approval while keeping its client informed, asking the user
@@ -1029,6 +993,59 @@ impl Guard {
                 Err(entry)
             }
         }
+    }
+
+    /// Answers a call with a denial about its approval (`approval_required`, `rejected`,
+    /// `expired`), naming the approval, recorded before the answer is given.
+    #[allow(clippy::too_many_arguments)]
+    async fn about_approval(
+        &self,
+        entry: AuditEntry,
+        started: tokio::time::Instant,
+        id: &str,
+        era: Era,
+        decision: &str,
+        rule: &str,
+        reason: &str,
+        approval_id: &str,
+    ) -> String {
+        let text = denial_result(
+            id,
+            era,
+            &Decision {
+                decision,
+                rule,
+                reason,
+                retry_after_ms: None,
+                approval_id: Some(approval_id),
+            },
+        );
+        self.answer(entry, started, decision, rule, reason, text)
+            .await
+    }
+
+    /// Answers a 2026-07-28 call with the question for its user (`input_required`, carrying
+    /// the sealed `state`), recorded as `approval_required`.
+    async fn ask_user(
+        &self,
+        entry: AuditEntry,
+        started: tokio::time::Instant,
+        id: &str,
+        verdict: &warden_policy::Approval,
+        request: &Stored,
+        state: &str,
+    ) -> String {
+        let text = input_required(id, request, state);
+        let rule = &verdict.rule;
+        self.answer(
+            entry,
+            started,
+            "approval_required",
+            rule,
+            &verdict.reason,
+            text,
+        )
+        .await
     }
 
     /// Refuses a call with decision `deny`, recorded before the answer is given.
