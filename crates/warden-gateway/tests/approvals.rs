@@ -4,19 +4,20 @@
 
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use warden_gateway::approvals::{Answer, Answerer, Approvals, Sealer};
-use warden_gateway::relay::{Caller, Relay, RelayOptions};
+use warden_gateway::relay::{Caller, Relay};
 use warden_gateway::webhook::Webhooks;
 use warden_gateway::{Clock, Guard, Principal, SystemClock};
 use warden_policy::Policy;
 use warden_store::{ApprovalStatus, ApprovalStore, MemoryApprovals, MemoryCounters};
-use warden_testkit::demo::{DemoEra, DemoOptions};
+use warden_testkit::demo::DemoEra;
 
 const POLICY: &str = r#"{"version": "1", "default": "allow",
   "tools": {
@@ -37,28 +38,11 @@ struct Harness {
 }
 
 async fn harness(client_capabilities: Value) -> Harness {
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let (gateway_end, server_end) = tokio::io::duplex(1 << 20);
-    let (server_read, server_write) = tokio::io::split(server_end);
-    let opts = DemoOptions {
-        log: Some(log.path().to_owned()),
-        era: DemoEra::Both,
-    };
-    tokio::spawn(warden_testkit::demo::serve_io(
-        server_read,
-        server_write,
-        opts,
-    ));
-    let (read, mut write) = tokio::io::split(gateway_end);
-    let (up_tx, mut up_rx) = mpsc::channel::<String>(64);
-    tokio::spawn(async move {
-        while let Some(mut m) = up_rx.recv().await {
-            m.push('\n');
-            if write.write_all(m.as_bytes()).await.is_err() {
-                break;
-            }
-        }
-    });
+    let common::DemoRelay {
+        relay,
+        log,
+        server_out: _,
+    } = common::demo_relay(DemoEra::Both, Duration::from_secs(10));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = Arc::new(MemoryApprovals::new());
     let approvals = Approvals::start(
@@ -73,28 +57,12 @@ async fn harness(client_capabilities: Value) -> Harness {
         Guard::new(Arc::new(policy), Arc::new(MemoryCounters::new()), clock)
             .with_approvals(approvals.clone()),
     );
-    let (out_tx, _server_out) = mpsc::channel(64);
-    let relay = Relay::new(
-        up_tx,
-        RelayOptions {
-            server_out: Some(out_tx),
-            timeout: Some(Duration::from_secs(10)),
-        },
-    );
     let caller = Caller {
         guard,
         who: Principal::local(),
         session: "s1".into(),
         declared: None,
     };
-    let pump = relay.clone();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(read).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            pump.upstream_message(line).await;
-        }
-        pump.upstream_closed("upstream process exited").await;
-    });
     let h = Harness {
         relay,
         caller,

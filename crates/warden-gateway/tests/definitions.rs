@@ -5,20 +5,21 @@
 
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use warden_gateway::definitions::Definitions;
-use warden_gateway::relay::{Caller, Relay, RelayOptions};
+use warden_gateway::relay::{Caller, Relay};
 use warden_gateway::{AuditLog, AuditSettings, Clock, Guard, Principal, SystemClock};
 use warden_policy::Policy;
 use warden_store::{
     AuditQuery, AuditStore, MemoryAudit, MemoryCounters, MemoryPins, PinStatus, PinStore,
 };
-use warden_testkit::demo::{DemoEra, DemoOptions};
+use warden_testkit::demo::DemoEra;
 
 const SERVER: &str = "demo";
 const TOOL: &str = "connections.list";
@@ -36,28 +37,11 @@ struct Harness {
 }
 
 async fn harness(pinning: &str) -> Harness {
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let (gateway_end, server_end) = tokio::io::duplex(1 << 20);
-    let (server_read, server_write) = tokio::io::split(server_end);
-    let opts = DemoOptions {
-        log: Some(log.path().to_owned()),
-        era: DemoEra::Both,
-    };
-    tokio::spawn(warden_testkit::demo::serve_io(
-        server_read,
-        server_write,
-        opts,
-    ));
-    let (read, mut write) = tokio::io::split(gateway_end);
-    let (up_tx, mut up_rx) = mpsc::channel::<String>(64);
-    tokio::spawn(async move {
-        while let Some(mut m) = up_rx.recv().await {
-            m.push('\n');
-            if write.write_all(m.as_bytes()).await.is_err() {
-                break;
-            }
-        }
-    });
+    let common::DemoRelay {
+        relay,
+        log,
+        server_out: _,
+    } = common::demo_relay(DemoEra::Both, Duration::from_secs(10));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let audit = Arc::new(MemoryAudit::new());
     let log_writer = AuditLog::start(audit.clone(), AuditSettings::default(), clock.clone())
@@ -77,28 +61,12 @@ async fn harness(pinning: &str) -> Harness {
             .with_audit(log_writer, SERVER)
             .with_definitions(defs.clone()),
     );
-    let (out_tx, _server_out) = mpsc::channel(64);
-    let relay = Relay::new(
-        up_tx,
-        RelayOptions {
-            server_out: Some(out_tx),
-            timeout: Some(Duration::from_secs(10)),
-        },
-    );
     let caller = Caller {
         guard,
         who: Principal::local(),
         session: "s1".into(),
         declared: None,
     };
-    let pump = relay.clone();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(read).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            pump.upstream_message(line).await;
-        }
-        pump.upstream_closed("upstream process exited").await;
-    });
     let (tx, rx) = mpsc::channel(16);
     let mut h = Harness {
         relay,

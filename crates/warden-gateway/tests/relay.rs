@@ -3,18 +3,19 @@
 
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use warden_gateway::clock::Clock;
-use warden_gateway::relay::{Caller, Relay, RelayOptions};
+use warden_gateway::relay::{Caller, Relay};
 use warden_gateway::{Guard, Principal};
 use warden_policy::Policy;
 use warden_store::MemoryCounters;
-use warden_testkit::demo::{DemoEra, DemoOptions};
+use warden_testkit::demo::DemoEra;
 
 #[derive(Debug)]
 struct FixedClock(u64);
@@ -34,56 +35,23 @@ struct Harness {
 const MODERN_META: &str = r#"{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#;
 
 async fn harness(policy: &str, era: DemoEra) -> Harness {
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let (gateway_end, server_end) = tokio::io::duplex(1 << 20);
-    let (server_read, server_write) = tokio::io::split(server_end);
-    let opts = DemoOptions {
-        log: Some(log.path().to_owned()),
-        era,
-    };
-    tokio::spawn(warden_testkit::demo::serve_io(
-        server_read,
-        server_write,
-        opts,
-    ));
-    let (read, mut write) = tokio::io::split(gateway_end);
-    let (up_tx, mut up_rx) = mpsc::channel::<String>(64);
-    tokio::spawn(async move {
-        while let Some(mut m) = up_rx.recv().await {
-            m.push('\n');
-            if write.write_all(m.as_bytes()).await.is_err() {
-                break;
-            }
-        }
-    });
+    let common::DemoRelay {
+        relay,
+        log,
+        server_out,
+    } = common::demo_relay(era, Duration::from_secs(3));
     let policy = Arc::new(Policy::from_json("test.json", policy).unwrap());
     let guard = Arc::new(Guard::new(
         Arc::new(policy),
         Arc::new(MemoryCounters::new()),
         Arc::new(FixedClock(1_000_000)),
     ));
-    let (out_tx, server_out) = mpsc::channel(64);
-    let relay = Relay::new(
-        up_tx,
-        RelayOptions {
-            server_out: Some(out_tx),
-            timeout: Some(Duration::from_secs(3)),
-        },
-    );
     let caller = Caller {
         guard,
         who: Principal::local(),
         session: "s1".into(),
         declared: None,
     };
-    let pump = relay.clone();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(read).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            pump.upstream_message(line).await;
-        }
-        pump.upstream_closed("upstream process exited").await;
-    });
     Harness {
         relay,
         caller,
