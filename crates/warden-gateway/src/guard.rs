@@ -513,7 +513,7 @@ impl Guard {
         if let Some(text) = self.closed_log(&mut entry, id, era, &verdict.rule) {
             return CallOutcome::Answer(text);
         }
-        let digest = warden_policy::arguments_digest(arguments);
+        let digest = warden_protocol::arguments_digest(arguments);
         let key = ClaimKey {
             grant: &who.grant,
             tool,

@@ -5,9 +5,6 @@
 //! `default: "approve"` included) and in any tool rule; a rule's fields override the top
 //! level's field by field, and fields written nowhere take the defaults below.
 
-use serde_json::Value;
-use sha2::{Digest as _, Sha256};
-
 /// How a call that needs approval is asked for and answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalSettings {
@@ -147,69 +144,5 @@ impl crate::Policy {
             }
         }
         out
-    }
-}
-
-/// Lowercase hex SHA-256 of the canonical JSON of `arguments` (object keys sorted at every
-/// level, no whitespace; absent arguments (`null`) count as `{}`): two calls with the same
-/// arguments have the same digest, whatever order their keys came in.
-pub fn arguments_digest(arguments: &Value) -> String {
-    let mut text = String::new();
-    match arguments {
-        Value::Null => text.push_str("{}"),
-        v => canonical(v, &mut text),
-    }
-    let digest = Sha256::digest(text.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn canonical(v: &Value, out: &mut String) {
-    match v {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::from(k.as_str()).to_string());
-                out.push(':');
-                canonical(&map[k], out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical(item, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn digest_ignores_key_order_and_treats_absent_as_empty() {
-        let a = serde_json::json!({"b": 1, "a": {"y": [1, {"q": 2, "p": 1}], "x": "s"}});
-        let b = serde_json::json!({"a": {"x": "s", "y": [1, {"p": 1, "q": 2}]}, "b": 1});
-        assert_eq!(arguments_digest(&a), arguments_digest(&b));
-        assert_ne!(
-            arguments_digest(&a),
-            arguments_digest(&serde_json::json!({"b": 2}))
-        );
-        assert_eq!(
-            arguments_digest(&Value::Null),
-            arguments_digest(&serde_json::json!({}))
-        );
-        assert_eq!(arguments_digest(&a).len(), 64);
     }
 }

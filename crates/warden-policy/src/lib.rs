@@ -61,9 +61,7 @@ mod model;
 mod problems;
 pub mod text;
 
-pub use approval::{
-    ApprovalMode, ApprovalSettings, Approver, Webhook, WebhookFormat, arguments_digest,
-};
+pub use approval::{ApprovalMode, ApprovalSettings, Approver, Webhook, WebhookFormat};
 pub use audit::{ArgumentCapture, AuditCapture, CapturedArguments, is_secret_name, redact};
 pub use definitions::{LINT_KINDS, LintAction, Pinning};
 pub use limits::describe_window;

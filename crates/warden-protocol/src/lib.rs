@@ -30,6 +30,6 @@ pub use reply::{
 };
 pub use splice::{replace_id, replace_span, span_of};
 pub use tools::{
-    CallParams, ListedTool, PINNED_FIELDS, call_params, filter_tools_list, prefixed_tools,
-    rename_call, tool_fingerprints, tool_names, tool_pin,
+    CallParams, ListedTool, PINNED_FIELDS, arguments_digest, call_params, filter_tools_list,
+    prefixed_tools, rename_call, tool_fingerprints, tool_names, tool_pin,
 };

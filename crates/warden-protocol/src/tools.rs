@@ -118,7 +118,6 @@ pub const PINNED_FIELDS: &[&str] = &[
 ///
 /// `None` when the text is not a JSON object with a string `name`.
 pub fn tool_pin(tool_raw_json: &str) -> Option<(String, String, String)> {
-    use sha2::{Digest as _, Sha256};
     let serde_json::Value::Object(tool) = serde_json::from_str(tool_raw_json).ok()? else {
         return None;
     };
@@ -139,11 +138,28 @@ pub fn tool_pin(tool_raw_json: &str) -> Option<(String, String, String)> {
         canonical(value, &mut definition);
     }
     definition.push('}');
-    let fingerprint = Sha256::digest(definition.as_bytes())
+    let fingerprint = sha256_hex(&definition);
+    Some((name, fingerprint, definition))
+}
+
+/// Lowercase hex SHA-256 of the canonical JSON of a call's `arguments` (as [`tool_pin`]
+/// writes it; absent arguments, `null`, count as `{}`): two calls with the same arguments have
+/// the same digest, whatever order their keys came in. What an approval of a call covers.
+pub fn arguments_digest(arguments: &serde_json::Value) -> String {
+    let mut text = String::new();
+    match arguments {
+        serde_json::Value::Null => text.push_str("{}"),
+        v => canonical(v, &mut text),
+    }
+    sha256_hex(&text)
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    Sha256::digest(text.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect();
-    Some((name, fingerprint, definition))
+        .collect()
 }
 
 /// Canonical JSON of `value` (see [`tool_pin`]). `serde_json` refuses input nested more than
@@ -237,6 +253,20 @@ mod tests {
         let raw = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"title":"no name"}]}}"#;
         let m = crate::parse(raw).unwrap();
         assert!(filter_tools_list(raw, m.result.unwrap(), |_| true).is_err());
+    }
+
+    #[test]
+    fn argument_digests_ignore_key_order_and_treat_absent_as_empty() {
+        use serde_json::json;
+        let a = json!({"b": 1, "a": {"y": [1, {"q": 2, "p": 1}], "x": "s"}});
+        let b = json!({"a": {"x": "s", "y": [1, {"p": 1, "q": 2}]}, "b": 1});
+        assert_eq!(arguments_digest(&a), arguments_digest(&b));
+        assert_ne!(arguments_digest(&a), arguments_digest(&json!({"b": 2})));
+        assert_eq!(
+            arguments_digest(&serde_json::Value::Null),
+            arguments_digest(&json!({}))
+        );
+        assert_eq!(arguments_digest(&a).len(), 64);
     }
 
     #[test]
