@@ -193,6 +193,7 @@ async fn in_process_over_a_duplex_pipe() -> anyhow::Result<()> {
         DemoOptions {
             log: None,
             era: DemoEra::Both,
+            ..DemoOptions::default()
         },
     ));
     let (read, write) = tokio::io::split(client_side);

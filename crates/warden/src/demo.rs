@@ -34,7 +34,11 @@ pub(crate) async fn upstream(args: UpstreamArgs) -> anyhow::Result<ExitCode> {
         "modern" => DemoEra::StatelessOnly,
         other => anyhow::bail!("--era {other:?}: expected both, legacy or modern"),
     };
-    let opts = DemoOptions { log: args.log, era };
+    let opts = DemoOptions {
+        log: args.log,
+        era,
+        ..DemoOptions::default()
+    };
     match args.http {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr).await?;

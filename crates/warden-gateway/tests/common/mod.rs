@@ -30,6 +30,7 @@ pub fn demo_relay(era: DemoEra, timeout: Duration) -> DemoRelay {
     let opts = DemoOptions {
         log: Some(log.path().to_owned()),
         era,
+        ..DemoOptions::default()
     };
     tokio::spawn(warden_testkit::demo::serve_io(
         server_read,

@@ -1,7 +1,7 @@
 //! Runs Warden's demo MCP server (see `warden_testkit::demo`).
 //!
 //! ```text
-//! warden-demo-server [--http ADDR] [--log FILE] [--era both|legacy|stateless]
+//! warden-demo-server [--http ADDR] [--log FILE] [--era both|legacy|stateless] [--extra-tools N]
 //! ```
 //!
 //! Without `--http` it speaks on stdin/stdout. With `--http 127.0.0.1:0` it
@@ -14,8 +14,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use warden_testkit::demo::{self, DemoEra, DemoOptions};
 
-const USAGE: &str =
-    "usage: warden-demo-server [--http ADDR] [--log FILE] [--era both|legacy|stateless]";
+const USAGE: &str = "usage: warden-demo-server [--http ADDR] [--log FILE] [--era both|legacy|stateless] [--extra-tools N]";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -37,6 +36,12 @@ async fn main() -> anyhow::Result<()> {
                     "stateless" => DemoEra::StatelessOnly,
                     other => bail!("unknown era {other:?}: use both, legacy or stateless\n{USAGE}"),
                 }
+            }
+            "--extra-tools" => {
+                let n = value("--extra-tools")?;
+                opts.extra_tools = n
+                    .parse()
+                    .with_context(|| format!("--extra-tools {n:?}: expected a count, e.g. 1000"))?;
             }
             "-h" | "--help" => {
                 eprintln!("{USAGE}");

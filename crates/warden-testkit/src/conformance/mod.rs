@@ -61,7 +61,11 @@ use crate::demo::{DemoEra, DemoOptions};
 pub const SERVER_NAME: &str = "warden-conformance";
 
 fn engine(era: DemoEra) -> anyhow::Result<Arc<Engine>> {
-    let opts = DemoOptions { log: None, era };
+    let opts = DemoOptions {
+        log: None,
+        era,
+        ..DemoOptions::default()
+    };
     Ok(Arc::new(Engine::with_extension(
         &opts,
         Arc::new(fixture::Fixture::default()),

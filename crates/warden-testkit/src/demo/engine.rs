@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use super::tools::{State, TOOLS_JSON, ToolOutput};
+use super::tools::{self, State, ToolOutput};
 use super::{DemoEra, DemoOptions, SERVER_NAME};
 use crate::wire::{self, error_response, id_key, result_response, result_response_raw};
 use crate::{
@@ -337,6 +337,8 @@ pub(crate) trait Extension: Send + Sync + std::fmt::Debug {
 #[derive(Debug)]
 pub(crate) struct Engine {
     pub era: DemoEra,
+    /// The `tools/list` array as sent: [`TOOLS_JSON`], plus any synthetic tools.
+    catalog: String,
     state: Mutex<State>,
     log: Option<Mutex<File>>,
     server_requests: AtomicU64,
@@ -358,6 +360,7 @@ impl Engine {
         };
         Ok(Engine {
             era: opts.era,
+            catalog: tools::catalog(opts.extra_tools),
             state: Mutex::new(State::default()),
             log,
             server_requests: AtomicU64::new(0),
@@ -550,7 +553,7 @@ impl Engine {
                 json!({ META_SERVER_INFO: self.server_info() })
             ),
         };
-        result_response_raw(&req.id, &format!(r#"{{"tools":{TOOLS_JSON}{extra}}}"#))
+        result_response_raw(&req.id, &format!(r#"{{"tools":{}{extra}}}"#, self.catalog))
     }
 
     fn discover(&self, req: &Request) -> String {

@@ -45,6 +45,14 @@
 //!   way. Without `elicitation` in `clientCapabilities` the answer is `-32021`.
 //! - `"fail": "tool"` answers a result with `isError: true`.
 //!
+//! # Large catalogs
+//!
+//! [`DemoOptions::extra_tools`] (`--extra-tools N`) appends N synthetic read
+//! tools `bench.tool_0000`, `bench.tool_0001`, ... after [`TOOLS_JSON`], each
+//! with a description, an input schema and annotations of a typical size;
+//! calling one answers `"<name>: ok"`. Benchmarks list them; the catalog is
+//! built once, at start.
+//!
 //! # Call log
 //!
 //! With [`DemoOptions::log`] set, every received `tools/call` (valid or not,
@@ -147,4 +155,7 @@ pub struct DemoOptions {
     pub log: Option<PathBuf>,
     /// Protocol eras to speak. Default: [`DemoEra::Both`].
     pub era: DemoEra,
+    /// Synthetic tools listed after the catalog (`bench.tool_0000`, ...), for
+    /// benchmarks of large catalogs; calling one answers a short text. Default: 0.
+    pub extra_tools: usize,
 }

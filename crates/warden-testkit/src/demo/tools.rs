@@ -40,6 +40,43 @@ pub const TOOLS_JSON: &str = concat!(
     "]"
 );
 
+/// [`TOOLS_JSON`] followed by `extra` synthetic read tools (`bench.tool_0000`, ...), each with
+/// a description, an input schema and annotations of a typical size.
+pub(crate) fn catalog(extra: usize) -> String {
+    if extra == 0 {
+        return TOOLS_JSON.to_owned();
+    }
+    let mut out = String::with_capacity(TOOLS_JSON.len() + extra * 420);
+    out.push_str(&TOOLS_JSON[..TOOLS_JSON.len() - 1]);
+    for i in 0..extra {
+        let tool = json!({
+            "name": synthetic_name(i),
+            "description": format!(
+                "Look up record {i} of the benchmark catalog and return its fields. \
+                 Read-only; safe to call repeatedly."
+            ),
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string", "description": "The record to read"},
+                    "fields": {"type": "array", "items": {"type": "string"}, "description": "Fields to return"}
+                },
+                "required": ["id"]
+            },
+            "annotations": {"title": format!("Benchmark tool {i}"), "readOnlyHint": true, "openWorldHint": false}
+        });
+        out.push(',');
+        out.push_str(&tool.to_string());
+    }
+    out.push(']');
+    out
+}
+
+/// The name of synthetic tool `i` (see [`catalog`]).
+fn synthetic_name(i: usize) -> String {
+    format!("bench.tool_{i:04}")
+}
+
 /// Names of the catalog's tools, in catalog order.
 pub const TOOL_NAMES: [&str; 5] = [
     "connections.refresh",
@@ -180,6 +217,7 @@ impl State {
             "connections.delete" => self.delete(args),
             "execute_connector_operation" => self.execute(args),
             "get_connector_capabilities" => capabilities(args),
+            _ if tool.starts_with("bench.tool_") => Ok(ToolOutput::ok(format!("{tool}: ok"))),
             _ => Err(ToolOutput::error(format!("Unknown tool: {tool}"))),
         };
         out.unwrap_or_else(|e| e)
@@ -282,6 +320,18 @@ mod tests {
         assert_eq!(names, TOOL_NAMES);
         assert!(TOOLS_JSON.contains(r#""x-future":{"keep":[1,2.50,"é"]}"#));
         assert!(TOOLS_JSON.contains(r#""_meta":{"demo/owner":"warden"}"#));
+    }
+
+    #[test]
+    fn synthetic_tools_follow_the_catalog_and_answer() {
+        let tools: Vec<Value> = serde_json::from_str(&catalog(1000)).expect("catalog parses");
+        assert_eq!(tools.len(), 1005);
+        assert_eq!(tools[5]["name"], "bench.tool_0000");
+        assert_eq!(tools[1004]["name"], "bench.tool_0999");
+        assert_eq!(catalog(0), TOOLS_JSON);
+        let out = State::default().run("bench.tool_0007", &json!({"id": "r1"}));
+        assert!(!out.is_error);
+        assert_eq!(out.text, "bench.tool_0007: ok");
     }
 
     #[test]

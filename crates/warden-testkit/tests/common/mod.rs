@@ -38,6 +38,7 @@ pub async fn start_http(era: DemoEra) -> anyhow::Result<(String, PathBuf)> {
     let opts = DemoOptions {
         log: Some(log.clone()),
         era,
+        ..DemoOptions::default()
     };
     tokio::spawn(async move {
         if let Err(e) = demo::serve_http(listener, opts).await {
