@@ -21,27 +21,7 @@ say() { echo "setup-peers: $*"; }
 
 hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
-is_py312() { [ -x "$1" ] && "$1" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 12) else 1)' 2>/dev/null; }
-
-find_python() {
-    if [ -n "${PYTHON:-}" ]; then
-        is_py312 "$PYTHON" || die "PYTHON=$PYTHON is not a Python 3.12 interpreter"
-        echo "$PYTHON"; return
-    fi
-    local root="" cand=""
-    if command -v pyenv >/dev/null 2>&1; then root="$(pyenv root 2>/dev/null || true)"; fi
-    root="${root:-${PYENV_ROOT:-$HOME/.pyenv}}"
-    if [ -n "${PYENV_VERSION:-}" ] && is_py312 "$root/versions/$PYENV_VERSION/bin/python3.12"; then
-        echo "$root/versions/$PYENV_VERSION/bin/python3.12"; return
-    fi
-    # Highest installed 3.12.x under pyenv.
-    for cand in $(ls -d "$root"/versions/3.12.* 2>/dev/null | sort -V -r); do
-        if is_py312 "$cand/bin/python3.12"; then echo "$cand/bin/python3.12"; return; fi
-    done
-    cand="$(command -v python3.12 2>/dev/null || true)"
-    if [ -n "$cand" ] && is_py312 "$cand"; then echo "$cand"; return; fi
-    die "Python 3.12 not found: install it (for example 'pyenv install 3.12.1') or set PYTHON=/path/to/python3.12"
-}
+. "$ROOT/scripts/python312.sh"
 
 # ---- Python -----------------------------------------------------------------
 py_stamp="$(hash_of "$REQS")"
