@@ -198,10 +198,20 @@ pub struct Load {
     pub measure: Duration,
 }
 
+/// What one run of a [`Load`] measured.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Latencies of the calls started after the warm-up.
+    pub samples: Samples,
+    /// Calls per second over the measured interval.
+    pub rate: f64,
+    /// Every call made, warm-up included.
+    pub calls: usize,
+}
+
 /// Runs `load`: opens the sessions, then every session calls in a loop until
-/// the time is up. Latencies of calls started after the warm-up, and calls
-/// per second over the measured interval.
-pub async fn run(http: &reqwest::Client, load: &Load) -> anyhow::Result<(Samples, f64)> {
+/// the time is up.
+pub async fn run(http: &reqwest::Client, load: &Load) -> anyhow::Result<Outcome> {
     let load = Arc::new(load.clone());
     let barrier = Arc::new(Barrier::new(load.sessions + 1));
     let mut tasks = Vec::with_capacity(load.sessions);
@@ -216,25 +226,29 @@ pub async fn run(http: &reqwest::Client, load: &Load) -> anyhow::Result<(Samples
             let (warm_end, end) = (begin + load.warmup, begin + load.warmup + load.measure);
             let mut samples = Samples::default();
             let mut last = begin;
+            let mut calls = 0;
             while Instant::now() < end {
                 let t0 = Instant::now();
                 session
                     .call(&load.tool, &load.arguments, load.expect.as_deref())
                     .await?;
                 last = Instant::now();
+                calls += 1;
                 if t0 >= warm_end {
                     samples.push(last - t0);
                 }
             }
             session.close().await;
-            anyhow::Ok((samples, warm_end, last))
+            anyhow::Ok((samples, warm_end, last, calls))
         }));
     }
     barrier.wait().await;
     let mut all = Samples::default();
     let (mut from, mut to) = (None::<Instant>, None::<Instant>);
+    let mut calls = 0;
     for t in tasks {
-        let (samples, warm_end, last) = t.await.context("a session task panicked")??;
+        let (samples, warm_end, last, n) = t.await.context("a session task panicked")??;
+        calls += n;
         from = Some(from.map_or(warm_end, |f| f.min(warm_end)));
         to = Some(to.map_or(last, |t| t.max(last)));
         all.absorb(samples, 0.0);
@@ -244,7 +258,11 @@ pub async fn run(http: &reqwest::Client, load: &Load) -> anyhow::Result<(Samples
     };
     let secs = to.saturating_duration_since(from).as_secs_f64().max(1e-9);
     let rate = all.len() as f64 / secs;
-    Ok((all, rate))
+    Ok(Outcome {
+        samples: all,
+        rate,
+        calls,
+    })
 }
 
 /// Opens `n` legacy sessions and keeps them open (for memory measurements).

@@ -185,6 +185,23 @@ impl Proc {
             .with_context(|| format!("no VmRSS for {}", self.name))
     }
 
+    /// CPU time the process has used so far, user and system, all threads.
+    pub fn cpu(&self) -> anyhow::Result<Duration> {
+        let pid = self.pid()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .with_context(|| format!("cannot read the CPU time of {}", self.name))?;
+        // Fields after the command name (which may hold spaces) start at state; utime and
+        // stime are fields 14 and 15, in clock ticks.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+        let (Some(user), Some(system)) = (ticks(11), ticks(12)) else {
+            bail!("cannot parse /proc/{pid}/stat of {}", self.name);
+        };
+        // Linux reports these in USER_HZ, 100 per second on every architecture it runs on.
+        Ok(Duration::from_millis((user + system) * 10))
+    }
+
     /// The last lines the process wrote to stderr.
     pub fn tail(&self) -> String {
         let lines = self.tail.lock().map(|t| t.clone()).unwrap_or_default();

@@ -160,8 +160,10 @@ pub async fn stdio(
             "One client calls `tools/call` and waits for each answer, {} calls per path per round, \
              {} rounds with the paths taking turns; latency from writing the request to reading \
              the answer, in milliseconds. Warden runs `warden run` with a policy that allows the \
-             tool by name (default deny), audit on (each answer waits for its record's commit); \
-             \"+ limit\" adds a per-minute rate limit to the rule.",
+             tool by name (default deny), with the durable audit log of its defaults: each answer \
+             waits until its record is committed and synced to disk. \"+ limit\" adds a \
+             per-minute rate limit to the rule; \"audit lag\" answers at once and commits the \
+             records within 100 ms (`--audit-max-lag 100ms`).",
             sizes.serial, sizes.rounds
         ),
         &[
@@ -179,10 +181,12 @@ pub async fn stdio(
         "stdio: pipelined calls",
         &format!(
             "The client writes {} calls without waiting, at most {} in flight, and reads the \
-             answers; calls per second from the first write to the last answer (median of the rounds).",
+             answers; calls per second from the first write to the last answer (median of the rounds). \
+             CPU µs/call is the CPU time per call of the process the client talks to: the server \
+             itself for direct, `warden` alone (without its upstream) for the others.",
             sizes.pipelined.0, sizes.pipelined.1
         ),
-        &["upstream", "path", "calls/s", "of direct"],
+        &["upstream", "path", "calls/s", "of direct", "CPU µs/call"],
     );
     for case in &cases {
         let paths = [
@@ -197,6 +201,13 @@ pub async fn stdio(
                 "Warden + limit",
                 scratch
                     .warden(&p.warden, &fixtures::relay_policy(true))?
+                    .then(&case.upstream),
+            ),
+            (
+                "Warden, audit lag 100 ms",
+                scratch
+                    .warden(&p.warden, &fixtures::relay_policy(false))?
+                    .with(&["--audit-max-lag", "100ms"])
                     .then(&case.upstream),
             ),
         ];
@@ -225,6 +236,7 @@ pub async fn stdio(
             }
             for i in turn(paths.len(), r) {
                 let (n, window) = sizes.pipelined;
+                let cpu0 = sessions[i].cpu()?;
                 let cps = sessions[i]
                     .pipelined(case.tool, &case.arguments, n, window)
                     .await
@@ -232,6 +244,8 @@ pub async fn stdio(
                         format!("{}: pipelined calls via {}", case.label, paths[i].0)
                     })?;
                 rate[i].rate(cps);
+                let cpu = sessions[i].cpu()?.saturating_sub(cpu0);
+                rate[i].cpu(cpu.as_secs_f64() * 1e6 / n as f64);
             }
         }
         for s in sessions {
@@ -259,12 +273,13 @@ pub async fn stdio(
                     added_ms(s.p99, direct.p99)
                 },
             ]);
-            let cps = rate[i].summary().rate;
+            let r = rate[i].summary();
             pipelined.row(vec![
                 case.label.to_owned(),
                 (*name).to_owned(),
-                format!("{cps:.0}"),
-                percent(cps, direct_rate),
+                format!("{:.0}", r.rate),
+                percent(r.rate, direct_rate),
+                format!("{:.0}", r.cpu_us),
             ]);
         }
         if case.upstream.program == p.demo.display().to_string() {
@@ -315,9 +330,11 @@ async fn warden_http(
     scratch: &mut Scratch,
     policy: &Value,
     upstream: Result<&str, &Cmd>,
+    extra: &[&str],
 ) -> anyhow::Result<(Proc, String)> {
     let cmd = scratch
         .warden(&p.warden, policy)?
+        .with(extra)
         .with(&["--listen", "127.0.0.1:0"]);
     let cmd = match upstream {
         Ok(url) => cmd.with(&["--upstream", url]),
@@ -326,24 +343,29 @@ async fn warden_http(
     Proc::http("warden run --listen", &cmd, "serving MCP at").await
 }
 
-/// One HTTP load per path per round, the paths taking turns.
+/// One HTTP load per path per round, the paths taking turns. Each path is an
+/// endpoint and the process whose CPU time per call is reported with it.
 async fn compare_http(
     client: &reqwest::Client,
-    urls: &[&str],
+    paths: &[(&str, &Proc)],
     load: &Load,
     rounds: usize,
 ) -> anyhow::Result<Vec<Summary>> {
-    let mut out = vec![Samples::default(); urls.len()];
+    let mut out = vec![Samples::default(); paths.len()];
     for r in 0..rounds {
-        for i in turn(urls.len(), r) {
+        for i in turn(paths.len(), r) {
+            let (url, proc) = paths[i];
             let l = Load {
-                url: urls[i].to_owned(),
+                url: url.to_owned(),
                 ..load.clone()
             };
-            let (samples, rate) = http::run(client, &l).await.with_context(|| {
+            let cpu0 = proc.cpu()?;
+            let run = http::run(client, &l).await.with_context(|| {
                 format!("{} sessions of {} at {}", l.sessions, l.era.label(), l.url)
             })?;
-            out[i].absorb(samples, rate);
+            let cpu = proc.cpu()?.saturating_sub(cpu0);
+            out[i].cpu(cpu.as_secs_f64() * 1e6 / run.calls.max(1) as f64);
+            out[i].absorb(run.samples, run.rate);
         }
     }
     Ok(out.iter().map(Samples::summary).collect())
@@ -358,13 +380,11 @@ pub async fn http(
     scratch: &mut Scratch,
 ) -> anyhow::Result<()> {
     let (demo, direct) = demo_http(p, &[]).await?;
-    let (warden, via) = warden_http(
-        p,
-        scratch,
-        &fixtures::relay_policy(false),
-        Ok(direct.as_str()),
-    )
-    .await?;
+    let policy = fixtures::relay_policy(false);
+    let (warden, via) = warden_http(p, scratch, &policy, Ok(direct.as_str()), &[]).await?;
+    let lag_args = ["--audit-max-lag", "100ms"];
+    let (lagging, via_lag) =
+        warden_http(p, scratch, &policy, Ok(direct.as_str()), &lag_args).await?;
     let client = http::client()?;
     let mut table = Table::new(
         "Streamable HTTP: concurrent sessions",
@@ -372,8 +392,10 @@ pub async fn http(
             "N sessions call `tools/call` in a loop, all at once, for {:.1} s after a {:.1} s \
              warm-up, per path per round ({} rounds, the paths taking turns). The upstream is the \
              demo server over HTTP; Warden is `warden run --listen --upstream` with the same \
-             policy as over stdio. Calls per second are the median of the rounds; latencies in \
-             milliseconds over all rounds.",
+             policy as over stdio, durable audit (the default) or `--audit-max-lag 100ms`. Calls \
+             per second are the median of the rounds; latencies in milliseconds over all rounds. \
+             CPU µs/call is the CPU time of the path's own process per call: the demo server's \
+             for direct, Warden's alone (the demo server's comes on top) for the others.",
             sizes.http_time.1.as_secs_f64(),
             sizes.http_time.0.as_secs_f64(),
             sizes.rounds
@@ -381,16 +403,16 @@ pub async fn http(
         &[
             "era",
             "sessions",
-            "direct calls/s",
-            "Warden calls/s",
+            "path",
+            "calls/s",
             "of direct",
-            "direct p50",
-            "Warden p50",
-            "direct p99",
-            "Warden p99",
+            "p50",
+            "p99",
+            "added p50",
             "added p99",
         ],
     );
+    let names = ["direct", "Warden", "Warden, audit lag 100 ms"];
     for era in [Era::Legacy, Era::Modern] {
         for &sessions in &sizes.sessions {
             let load = Load {
@@ -403,21 +425,32 @@ pub async fn http(
                 warmup: sizes.http_time.0,
                 measure: sizes.http_time.1,
             };
-            let s = compare_http(&client, &[&direct, &via], &load, sizes.rounds).await?;
-            let (d, w) = (s[0], s[1]);
-            table.row(vec![
-                era.label().into(),
-                sessions.to_string(),
-                format!("{:.0}", d.rate),
-                format!("{:.0}", w.rate),
-                percent(w.rate, d.rate),
-                ms(d.p50),
-                ms(w.p50),
-                ms(d.p99),
-                ms(w.p99),
-                added_ms(w.p99, d.p99),
-            ]);
+            let paths = [(&*direct, &demo), (&*via, &warden), (&*via_lag, &lagging)];
+            let s = compare_http(&client, &paths, &load, sizes.rounds).await?;
+            let d = s[0];
+            for (i, w) in s.iter().enumerate() {
+                table.row(vec![
+                    era.label().into(),
+                    sessions.to_string(),
+                    names[i].into(),
+                    format!("{:.0}", w.rate),
+                    percent(w.rate, d.rate),
+                    ms(w.p50),
+                    ms(w.p99),
+                    if i == 0 {
+                        "".into()
+                    } else {
+                        added_ms(w.p50, d.p50)
+                    },
+                    if i == 0 {
+                        "".into()
+                    } else {
+                        added_ms(w.p99, d.p99)
+                    },
+                ]);
+            }
             if sessions == 64 {
+                let w = s[1];
                 let share = if d.rate > 0.0 { w.rate / d.rate } else { 0.0 };
                 report.target(
                     &format!("HTTP 64 sessions ({}), throughput", era.label()),
@@ -435,6 +468,7 @@ pub async fn http(
             }
         }
     }
+    lagging.stop().await;
     warden.stop().await;
     demo.stop().await;
     report.tables.push(table);
@@ -580,7 +614,7 @@ pub async fn memory(
     table.row(vec!["`warden run`, stdio, idle".into(), mib(stdio_idle)]);
 
     let (demo, direct) = demo_http(p, &[]).await?;
-    let (warden, via) = warden_http(p, scratch, &policy, Ok(direct.as_str())).await?;
+    let (warden, via) = warden_http(p, scratch, &policy, Ok(direct.as_str()), &[]).await?;
     let client = http::client()?;
     let mut one = http::Session::open(&client, &via, Era::Legacy).await?;
     one.call("connections.list", &json!({}), Some("conn-42"))
@@ -642,8 +676,14 @@ pub async fn peer(
         );
     }
     let upstream = Cmd::new(&p.demo, &[]);
-    let (warden, via) =
-        warden_http(p, scratch, &fixtures::relay_policy(false), Err(&upstream)).await?;
+    let (warden, via) = warden_http(
+        p,
+        scratch,
+        &fixtures::relay_policy(false),
+        Err(&upstream),
+        &[],
+    )
+    .await?;
     let port = free_port()?;
     let port_s = port.to_string();
     let peer_cmd = Cmd::new(&p.peer, &crate::peer::ARGS)
@@ -672,6 +712,8 @@ pub async fn peer(
             "Warden p50",
             "peer p99",
             "Warden p99",
+            "peer CPU µs/call",
+            "Warden CPU µs/call",
         ],
     );
     for &sessions in &sizes.peer_sessions {
@@ -685,7 +727,8 @@ pub async fn peer(
             warmup: sizes.http_time.0,
             measure: sizes.http_time.1,
         };
-        let s = compare_http(&client, &[&peer_url, &via], &load, sizes.rounds).await?;
+        let paths = [(&*peer_url, &peer), (&*via, &warden)];
+        let s = compare_http(&client, &paths, &load, sizes.rounds).await?;
         let (pr, w) = (s[0], s[1]);
         let ratio = if pr.rate > 0.0 { w.rate / pr.rate } else { 0.0 };
         table.row(vec![
@@ -697,6 +740,8 @@ pub async fn peer(
             ms(w.p50),
             ms(pr.p99),
             ms(w.p99),
+            format!("{:.0}", pr.cpu_us),
+            format!("{:.0}", w.cpu_us),
         ]);
         if sessions == *sizes.peer_sessions.iter().max().unwrap_or(&sessions) {
             report.target(

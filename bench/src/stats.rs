@@ -8,6 +8,7 @@ use std::time::Duration;
 pub struct Samples {
     nanos: Vec<u64>,
     rates: Vec<f64>,
+    cpu: Vec<f64>,
 }
 
 impl Samples {
@@ -26,6 +27,11 @@ impl Samples {
     /// Adds a round's throughput only.
     pub fn rate(&mut self, rate: f64) {
         self.rates.push(rate);
+    }
+
+    /// Adds a round's CPU time per operation, in microseconds.
+    pub fn cpu(&mut self, micros: f64) {
+        self.cpu.push(micros);
     }
 
     /// How many latencies were kept.
@@ -57,6 +63,7 @@ impl Samples {
             max: at(1.0),
             count: v.len(),
             rate: median(&self.rates),
+            cpu_us: median(&self.cpu),
         }
     }
 }
@@ -76,6 +83,9 @@ pub struct Summary {
     pub count: usize,
     /// Median over rounds of operations per second (0 when not measured).
     pub rate: f64,
+    /// Median over rounds of the CPU time per operation of the path's own process, in
+    /// microseconds (0 when not measured).
+    pub cpu_us: f64,
 }
 
 /// The median of some figures (0 for none).

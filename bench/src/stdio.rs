@@ -189,6 +189,11 @@ impl StdioSession {
         Ok(n as f64 / t0.elapsed().as_secs_f64())
     }
 
+    /// CPU time the server process has used so far.
+    pub fn cpu(&self) -> anyhow::Result<Duration> {
+        self.proc.cpu()
+    }
+
     /// Resident memory of the server process, in KiB.
     pub fn rss_kib(&self) -> anyhow::Result<u64> {
         self.proc.rss_kib()
