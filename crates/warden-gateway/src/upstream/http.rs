@@ -40,9 +40,7 @@ pub fn connect_http(
     headers: HeaderMap,
     limits: &Limits,
 ) -> anyhow::Result<Conn> {
-    let client = reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .build()?;
+    let client = super::shared_client()?;
     let (tx, mut outbox) = mpsc::channel::<String>(256);
     let (events, rx) = mpsc::channel(256);
     let (done_tx, done) = oneshot::channel();

@@ -14,6 +14,22 @@ pub use reqwest::Url;
 pub use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 pub use sse::connect_sse;
 
+/// The HTTP client every HTTP and SSE upstream connection of this process shares: one
+/// connection pool (sessions reuse each other's idle keep-alive connections) and one TLS
+/// configuration, instead of a client built per session (its root store alone cost tens of
+/// kilobytes and a TLS setup per session). Headers are per request, so nothing of one session
+/// leaks into another.
+fn shared_client() -> anyhow::Result<reqwest::Client> {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    if let Some(client) = CLIENT.get() {
+        return Ok(client.clone());
+    }
+    let client = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .build()?;
+    Ok(CLIENT.get_or_init(|| client).clone())
+}
+
 /// Where the upstream server is.
 #[derive(Debug, Clone)]
 pub enum UpstreamSpec {

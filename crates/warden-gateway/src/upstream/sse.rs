@@ -90,9 +90,7 @@ fn connect(
     max: usize,
     endpoint_wait: Duration,
 ) -> anyhow::Result<Conn> {
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .build()?;
+    let client = super::shared_client()?;
     let (tx, mut outbox) = mpsc::channel::<String>(256);
     let (events, rx) = mpsc::channel(256);
     let (done_tx, done) = oneshot::channel();
