@@ -171,7 +171,11 @@ impl Definitions {
             .filter_map(|t| warden_protocol::tool_pin(t))
             .collect();
         let mode = policy.pinning();
-        if mode != Pinning::Off {
+        // A listing this process has seen before, tool for tool, changes nothing in the store
+        // (each pin already holds that fingerprint), so it is not written again: a listing of
+        // 1,000 unchanged tools used to cost a write transaction reading every pin twice.
+        let unchanged = self.unchanged(&observed, mode);
+        if mode != Pinning::Off && !unchanged {
             let changes = self
                 .pins
                 .observe(&self.server, &observed, now)
@@ -215,7 +219,18 @@ impl Definitions {
                 .map(|p| p.tool.clone())
                 .collect();
         }
-        let linted = self.lint(tools);
+        // Lint findings depend on the definition alone, except across servers (the registry
+        // of `warden serve`): an unchanged listing keeps the findings already learnt.
+        if mode == Pinning::Off {
+            // Fingerprints learnt while pinning was off were never stored: should a reload
+            // turn pinning on, the next listing must go to the store, not pass as unchanged.
+            self.facts().seeded = false;
+        }
+        let linted = if unchanged && self.registry.is_none() {
+            Vec::new()
+        } else {
+            self.lint(tools)
+        };
         let mut f = self.facts();
         for (name, fingerprint, _) in &observed {
             f.observed.insert(name.clone(), fingerprint.clone());
@@ -248,6 +263,27 @@ impl Definitions {
             f.stale = false;
         }
         Ok(())
+    }
+
+    /// Whether `observed` is, tool for tool, what this process last observed and stored, with
+    /// nothing to learn from the store either. Not when the facts are stale (the server said
+    /// its tools changed: the store may know of a change another process saw), nor under
+    /// `enforce` while a tool is pending here (another process may have approved it since,
+    /// `warden pins approve`); under `warn` pending tools change nothing. A definition another
+    /// process saw change is a new fingerprint here too once this process lists it.
+    fn unchanged(&self, observed: &[ObservedTool], mode: Pinning) -> bool {
+        let f = self.facts();
+        let known = !f.stale
+            && !observed.is_empty()
+            && observed
+                .iter()
+                .all(|(name, print, _)| f.observed.get(name) == Some(print));
+        known
+            && match mode {
+                Pinning::Off => true,
+                Pinning::Warn => f.seeded,
+                Pinning::Enforce => f.seeded && f.pending.is_empty(),
+            }
     }
 
     /// Lints each tool: its findings, by tool with its fingerprint.

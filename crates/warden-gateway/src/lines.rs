@@ -2,10 +2,11 @@
 //!
 //! `FramedRead` ends its stream after any decoding error, so one oversized message would end a
 //! whole stdio session. This reader reports the oversized line, discards it up to its newline
-//! (never buffering it whole) and carries on.
+//! (never buffering it whole) and carries on. [`write_lines`] is the other direction.
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::sync::mpsc;
 use tokio_util::codec::{Decoder, LinesCodec, LinesCodecError};
 
 /// One item read.
@@ -59,6 +60,26 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     }
 }
 
+/// Writes each message of `queue` to `out` as one line, until the queue closes or a write
+/// fails; then `out` is dropped (for a child's stdin, that closes it). Messages already queued
+/// are written together and flushed once, so a burst costs one write, not one per message; a
+/// lone message is still flushed at once (latency before throughput).
+pub async fn write_lines<W: AsyncWrite + Unpin>(out: W, mut queue: mpsc::Receiver<String>) {
+    let mut out = BufWriter::with_capacity(64 * 1024, out);
+    while let Some(msg) = queue.recv().await {
+        let mut next = Some(msg);
+        while let Some(msg) = next {
+            if out.write_all(msg.as_bytes()).await.is_err() || out.write_all(b"\n").await.is_err() {
+                return;
+            }
+            next = queue.try_recv().ok();
+        }
+        if out.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +96,17 @@ mod tests {
             });
         }
         assert_eq!(got, ["short", "<too long>", "after", "last"]);
+    }
+
+    #[tokio::test]
+    async fn queued_lines_are_written_in_order() {
+        let (tx, rx) = mpsc::channel(8);
+        for m in ["a", "bc", "d"] {
+            tx.send(m.to_owned()).await.unwrap();
+        }
+        drop(tx);
+        let mut out = Vec::new();
+        write_lines(&mut out, rx).await;
+        assert_eq!(out, b"a\nbc\nd\n");
     }
 }

@@ -1571,20 +1571,25 @@ impl Relay {
 
 /// Whether a `tools/list` result is the last page (no `nextCursor`).
 fn is_last_page(result: &serde_json::value::RawValue) -> bool {
-    serde_json::from_str::<Value>(result.get())
-        .map(|r| r.get("nextCursor").is_none_or(Value::is_null))
-        .unwrap_or(false)
+    serde_json::from_str::<Page<'_>>(result.get()).is_ok_and(|p| p.next_cursor.is_none())
 }
 
-/// Each tool's JSON object in a `tools/list` result.
+/// What the relay reads of a `tools/list` result: the tools borrowed as raw text, and whether
+/// a cursor follows (`null` counts as none). Everything else is skipped, not built.
+#[derive(serde::Deserialize)]
+struct Page<'a> {
+    #[serde(borrow, default)]
+    tools: Option<Vec<&'a serde_json::value::RawValue>>,
+    #[serde(rename = "nextCursor", borrow, default)]
+    next_cursor: Option<&'a serde_json::value::RawValue>,
+}
+
+/// Each tool's JSON object in a `tools/list` result, as the server sent it.
 fn page_tools(result: &serde_json::value::RawValue) -> Vec<String> {
-    serde_json::from_str::<Value>(result.get())
+    serde_json::from_str::<Page<'_>>(result.get())
         .ok()
-        .and_then(|r| {
-            r.get("tools")
-                .and_then(Value::as_array)
-                .map(|ts| ts.iter().map(Value::to_string).collect())
-        })
+        .and_then(|p| p.tools)
+        .map(|ts| ts.iter().map(|t| t.get().to_owned()).collect())
         .unwrap_or_default()
 }
 

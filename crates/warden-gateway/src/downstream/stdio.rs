@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use warden_protocol::{ErrorCode, error_response};
 
@@ -30,16 +29,8 @@ pub async fn serve_stdio(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<StdioEnd> {
     let conn = upstream.connect(&limits).await?;
-    let (out_tx, mut out_rx) = mpsc::channel::<String>(1024);
-    let writer = tokio::spawn(async move {
-        let mut stdout = tokio::io::stdout();
-        while let Some(mut msg) = out_rx.recv().await {
-            msg.push('\n');
-            if stdout.write_all(msg.as_bytes()).await.is_err() || stdout.flush().await.is_err() {
-                break;
-            }
-        }
-    });
+    let (out_tx, out_rx) = mpsc::channel::<String>(1024);
+    let writer = tokio::spawn(crate::lines::write_lines(tokio::io::stdout(), out_rx));
     let relay = Relay::new(
         conn.tx.clone(),
         RelayOptions {

@@ -3,7 +3,6 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use tokio::sync::{mpsc, oneshot};
 
@@ -32,7 +31,7 @@ pub fn spawn_child(
             anyhow::anyhow!("cannot start upstream `{program}`: {e} (is it installed and on PATH?)")
         })?;
     let pid = child.id();
-    let mut stdin = child
+    let stdin = child
         .stdin
         .take()
         .ok_or_else(|| anyhow::anyhow!("child stdin missing"))?;
@@ -40,7 +39,7 @@ pub fn spawn_child(
         .stdout
         .take()
         .ok_or_else(|| anyhow::anyhow!("child stdout missing"))?;
-    let (tx, mut to_child) = mpsc::channel::<String>(256);
+    let (tx, to_child) = mpsc::channel::<String>(256);
     let (events, rx) = mpsc::channel(256);
     let (done_tx, done) = oneshot::channel();
     let (exit_tx, exit_rx) = oneshot::channel::<String>();
@@ -49,13 +48,7 @@ pub fn spawn_child(
     // which is how MCP asks a stdio server to exit.
     let (stdin_closed_tx, stdin_closed) = oneshot::channel::<()>();
     tokio::spawn(async move {
-        while let Some(mut msg) = to_child.recv().await {
-            msg.push('\n');
-            if stdin.write_all(msg.as_bytes()).await.is_err() || stdin.flush().await.is_err() {
-                break;
-            }
-        }
-        drop(stdin);
+        crate::lines::write_lines(stdin, to_child).await;
         let _ = stdin_closed_tx.send(());
     });
 

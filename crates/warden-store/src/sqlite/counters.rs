@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 use super::{Conn, SqliteState, query_error};
 use crate::counters::{
     CounterStore, LimitCheck, Origin, PRUNE_INTERVAL_MS, Plan, Reservation, ReserveOutcome,
-    ReservedEntry, evaluate,
+    ReservedEntry, evaluate, fits,
 };
 use crate::{StoreError, StoreFuture};
 
@@ -136,6 +136,20 @@ fn reserve_blocking(
     let mut window = Vec::new();
     for (index, check) in checks.iter().enumerate() {
         let start = now.saturating_sub(clamp_window(check.window_ms));
+        let amount = plan.amount_of_check(index);
+        // SQLite sums the window itself; the rows are read only when that sum does not
+        // clearly leave room, to decide exactly as `evaluate` does and say when to retry.
+        // Reading every row on every call made a generous limit (thousands of calls in its
+        // window) cost a row per call already made.
+        let (total, count): (f64, i64) = tx
+            .prepare_cached(
+                "SELECT TOTAL(amount), COUNT(*) FROM counter_entries
+                 WHERE key = ?1 AND at_ms > ?2",
+            )?
+            .query_row((&check.key, start), |row| Ok((row.get(0)?, row.get(1)?)))?;
+        if clearly_fits(total, count, amount, check.max) {
+            continue;
+        }
         window.clear();
         let mut select = tx.prepare_cached(
             "SELECT at_ms, amount FROM counter_entries
@@ -149,7 +163,6 @@ fn reserve_blocking(
             // Rows are only written by this code with at_ms >= 0.
             window.push((u64::try_from(at_ms).unwrap_or(0), amount));
         }
-        let amount = plan.amount_of_check(index);
         if let Some(outcome) = evaluate(index, check, amount, window.iter().copied(), now_ms) {
             drop(select);
             // Commit rather than roll back: pruning and window extensions
@@ -183,6 +196,17 @@ fn reserve_blocking(
     Ok(ReserveOutcome::Reserved(Reservation::new(origin, reserved)))
 }
 
+/// Whether a window whose amounts SQLite summed to `total` over `count` rows certainly has
+/// room for `amount`, however `evaluate` would sum the same rows. SQLite's `TOTAL` may round
+/// differently from a plain left-to-right sum; amounts are non-negative, so the two differ by
+/// less than `(count + 2)` units of rounding of `total`, and the slack below covers twice that.
+/// When this says no, the caller reads the rows and decides exactly as before.
+fn clearly_fits(total: f64, count: i64, amount: f64, max: f64) -> bool {
+    let rows = count.max(0) as f64;
+    let slack = total.abs() * (rows + 2.0) * f64::EPSILON * 2.0;
+    fits(total + slack, amount, max)
+}
+
 /// Records that `key` is checked with `window_ms`: when that is longer than
 /// the key's entries are kept for, extends them so the window can still count
 /// them. Returns how long a new entry of the key must be kept.
@@ -203,5 +227,20 @@ fn remember_window(tx: &Transaction<'_>, key: &str, window_ms: i64) -> Result<i6
             Ok(window_ms)
         }
         None => Ok(window_ms),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sum_decides_only_with_room_to_spare() {
+        assert!(clearly_fits(0.0, 0, 1.0, 1.0));
+        assert!(clearly_fits(8.0, 8, 1.0, 10.0));
+        // Exactly full: room for nothing more.
+        assert!(clearly_fits(8.0, 8, 1.0, 9.0));
+        assert!(!clearly_fits(9.0, 9, 1.0, 9.0));
+        assert!(!clearly_fits(0.1 + 0.2, 2, 0.0, 0.3 - 1e-6));
     }
 }
