@@ -30,7 +30,7 @@ pub async fn serve_stdio(
 ) -> anyhow::Result<StdioEnd> {
     let conn = upstream.connect(&limits).await?;
     let (out_tx, out_rx) = mpsc::channel::<String>(1024);
-    let writer = tokio::spawn(crate::lines::write_lines(tokio::io::stdout(), out_rx));
+    let writer = tokio::spawn(crate::lines::write_lines(client_output(), out_rx));
     let relay = Relay::new(
         conn.tx.clone(),
         RelayOptions {
@@ -61,7 +61,7 @@ pub async fn serve_stdio(
         }
     });
 
-    let mut lines = LineReader::new(tokio::io::stdin(), limits.client_message_bytes);
+    let mut lines = LineReader::new(client_input(), limits.client_message_bytes);
     tokio::pin!(shutdown);
     let end = loop {
         tokio::select! {
@@ -98,4 +98,34 @@ pub async fn serve_stdio(
     drop(out_tx);
     let _ = writer.await;
     Ok(end)
+}
+
+/// The client's side of stdin. When it is a pipe (as when a client starts `warden run`), it is
+/// read directly by the event loop; `tokio::io::stdin` would hand every read to a blocking
+/// thread and back, a pair of thread switches per message. Anything else (a terminal, a
+/// file) falls back to `tokio::io::stdin`.
+fn client_input() -> Box<dyn tokio::io::AsyncRead + Unpin + Send> {
+    use std::os::fd::AsFd;
+    let pipe = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(tokio::net::unix::pipe::Receiver::from_owned_fd);
+    match pipe {
+        Ok(pipe) => Box::new(pipe),
+        Err(_) => Box::new(tokio::io::stdin()),
+    }
+}
+
+/// The client's side of stdout: a pipe written directly by the event loop, else
+/// `tokio::io::stdout` (see [`client_input`]).
+fn client_output() -> Box<dyn tokio::io::AsyncWrite + Unpin + Send> {
+    use std::os::fd::AsFd;
+    let pipe = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(tokio::net::unix::pipe::Sender::from_owned_fd);
+    match pipe {
+        Ok(pipe) => Box::new(pipe),
+        Err(_) => Box::new(tokio::io::stdout()),
+    }
 }
