@@ -38,7 +38,14 @@ pub struct Definitions {
     facts: std::sync::Mutex<Facts>,
     /// One check at a time per server, so a burst of calls after a change fetches once.
     checking: tokio::sync::Mutex<()>,
+    /// The pin of each tool definition seen lately, by the definition's text as the server
+    /// sent it: an unchanged definition is not parsed, written canonically and hashed again
+    /// on every listing (that was most of what a listing of 1,000 unchanged tools cost).
+    pin_memo: std::sync::Mutex<HashMap<String, ObservedTool>>,
 }
+
+/// How many definitions [`Definitions::pin_memo`] remembers before it starts afresh.
+const PIN_MEMO_MAX: usize = 20_000;
 
 #[derive(Debug, Default)]
 struct Facts {
@@ -106,6 +113,7 @@ impl Definitions {
             registry: None,
             facts: std::sync::Mutex::default(),
             checking: tokio::sync::Mutex::new(()),
+            pin_memo: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -166,10 +174,8 @@ impl Definitions {
         complete: bool,
     ) -> Result<(), String> {
         let now = self.clock.now_ms();
-        let observed: Vec<ObservedTool> = tools
-            .iter()
-            .filter_map(|t| warden_protocol::tool_pin(t))
-            .collect();
+        let pinned = self.pins_of(tools);
+        let observed: Vec<ObservedTool> = pinned.iter().flatten().cloned().collect();
         let mode = policy.pinning();
         // A listing this process has seen before, tool for tool, changes nothing in the store
         // (each pin already holds that fingerprint), so it is not written again: a listing of
@@ -229,7 +235,7 @@ impl Definitions {
         let linted = if unchanged && self.registry.is_none() {
             Vec::new()
         } else {
-            self.lint(tools)
+            self.lint(tools, &pinned)
         };
         let mut f = self.facts();
         for (name, fingerprint, _) in &observed {
@@ -286,22 +292,47 @@ impl Definitions {
             }
     }
 
-    /// Lints each tool: its findings, by tool with its fingerprint.
-    fn lint(&self, tools: &[String]) -> Vec<(String, String, Vec<LintFinding>)> {
-        let parsed: Vec<Value> = tools
+    /// The pin of each tool (`None` where the text is not a tool), from the memo where the
+    /// same text was pinned before.
+    fn pins_of(&self, tools: &[String]) -> Vec<Option<ObservedTool>> {
+        let mut memo = self.pin_memo.lock().unwrap_or_else(|p| p.into_inner());
+        if memo.len() > PIN_MEMO_MAX {
+            memo.clear();
+        }
+        tools
             .iter()
-            .filter_map(|t| serde_json::from_str(t).ok())
-            .collect();
+            .map(|t| {
+                if let Some(pin) = memo.get(t.as_str()) {
+                    return Some(pin.clone());
+                }
+                let pin = warden_protocol::tool_pin(t)?;
+                memo.insert(t.clone(), pin.clone());
+                Some(pin)
+            })
+            .collect()
+    }
+
+    /// Lints each tool (`pinned` holds their pins, in the same order): its findings, by tool
+    /// with its fingerprint.
+    fn lint(
+        &self,
+        tools: &[String],
+        pinned: &[Option<ObservedTool>],
+    ) -> Vec<(String, String, Vec<LintFinding>)> {
+        let mut parsed: Vec<Value> = Vec::with_capacity(tools.len());
         let mut out: Vec<(String, String, Vec<LintFinding>)> = Vec::new();
-        for (raw, tool) in tools.iter().zip(&parsed) {
-            let Some((name, fingerprint, _)) = warden_protocol::tool_pin(raw) else {
+        for (raw, pin) in tools.iter().zip(pinned) {
+            let (Some((name, fingerprint, _)), Ok(tool)) =
+                (pin, serde_json::from_str::<Value>(raw))
+            else {
                 continue;
             };
-            let findings = warden_risk::lint::lint_tool(tool)
+            let findings = warden_risk::lint::lint_tool(&tool)
                 .into_iter()
                 .map(LintFinding::from)
                 .collect();
-            out.push((name, fingerprint, findings));
+            out.push((name.clone(), fingerprint.clone(), findings));
+            parsed.push(tool);
         }
         if let Some(registry) = &self.registry {
             for (tool, finding) in registry.cross_server(&self.server, &parsed) {
