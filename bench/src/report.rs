@@ -37,7 +37,7 @@ impl Table {
 
     /// Adds a row.
     pub fn row(&mut self, cells: Vec<String>) {
-        debug_assert_eq!(cells.len(), self.columns.len());
+        assert_eq!(cells.len(), self.columns.len(), "a row of {:?}", self.title);
         self.rows.push(cells);
     }
 

@@ -410,6 +410,7 @@ pub async fn http(
             "p99",
             "added p50",
             "added p99",
+            "CPU µs/call",
         ],
     );
     let names = ["direct", "Warden", "Warden, audit lag 100 ms"];
@@ -447,6 +448,7 @@ pub async fn http(
                     } else {
                         added_ms(w.p99, d.p99)
                     },
+                    format!("{:.0}", w.cpu_us),
                 ]);
             }
             if sessions == 64 {
