@@ -7,13 +7,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::approvals::{approve, key, pending, request};
-use common::{HOUR, MINUTE, T0, check, denied, granted};
+use common::{HOUR, MINUTE, SECOND, T0, check, denied, granted};
 use rusqlite::Connection;
 use tempfile::TempDir;
 use warden_store::sqlite::migrations::{MIGRATIONS, latest_version};
 use warden_store::{
     ApprovalStatus, ApprovalStore, AuditStore, CounterStore, Decided, KeyStore, LimitCheck,
-    PinStore, ReserveOutcome, SqliteState, StoreError,
+    MemoryCounters, PinStore, Reservation, ReserveOutcome, SqliteState, StoreError,
 };
 
 fn raw(dir: &Path) -> Connection {
@@ -233,6 +233,233 @@ async fn two_instances_share_counters_under_contention() {
         )
         .expect("count");
     assert_eq!(shared, MAX as i64);
+}
+
+/// Checks `counter_keys` against a recount of `counter_entries`: one row per
+/// key with entries, the exact number of entries, the largest retention, and
+/// a total within its slack of the amounts' sum.
+fn assert_summaries_match(dir: &Path) {
+    let conn = raw(dir);
+    let mut recount: std::collections::BTreeMap<String, (f64, i64, i64)> = Default::default();
+    let mut rows = conn
+        .prepare("SELECT key, amount, expires_ms - at_ms FROM counter_entries ORDER BY id")
+        .expect("prepare");
+    let rows = rows
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))
+        .expect("entries");
+    for row in rows {
+        let (key, amount, keep): (String, f64, i64) = row.expect("row");
+        let e = recount.entry(key).or_insert((0.0, 0, 0));
+        e.0 += amount;
+        e.1 += 1;
+        e.2 = e.2.max(keep);
+    }
+    let mut summaries = conn
+        .prepare("SELECT key, total, slack, entries, keep_ms FROM counter_keys ORDER BY key")
+        .expect("prepare");
+    let summaries: Vec<(String, f64, f64, i64, i64)> = summaries
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .expect("summaries")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let keys: Vec<&String> = summaries.iter().map(|s| &s.0).collect();
+    assert_eq!(
+        keys,
+        recount.keys().collect::<Vec<_>>(),
+        "one summary per key with entries"
+    );
+    for (key, total, slack, entries, keep_ms) in &summaries {
+        let (sum, count, keep) = recount[key];
+        assert_eq!(
+            (*entries, *keep_ms),
+            (count, keep),
+            "{key}: entries, keep_ms"
+        );
+        // The recount rounds too: at most `count` units of rounding.
+        let recount_error = sum * count as f64 * f64::EPSILON;
+        assert!(
+            (total - sum).abs() <= slack + recount_error,
+            "{key}: total {total} is {} from the recount {sum}, slack {slack}",
+            (total - sum).abs()
+        );
+    }
+}
+
+/// A seeded loop of reservations (decimal amounts on limits they fill
+/// exactly), rollbacks and time passing (so the sweep runs and keys empty):
+/// SQLite, which decides most reservations from its key summaries, answers
+/// exactly as the memory store, which sums every window, and the summaries
+/// always match a recount of the entries.
+#[tokio::test]
+async fn summaries_decide_like_the_window_and_match_a_recount() {
+    // Each key's limits (window_ms, max); every reservation on a key checks all of them.
+    const LIMITS: [&[(u64, f64)]; 3] = [
+        &[(1_000, 0.3)],
+        &[(500, 0.6), (4_000, 1.0)],
+        &[(2_000, 10.0)],
+    ];
+    const KEYS: [&str; 3] = ["cents", "two-windows", "roomy"];
+    const AMOUNTS: [f64; 8] = [0.1, 0.2, 0.1, 0.3, 0.05, 1.0 / 3.0, 0.0, 0.7];
+    for seed in [1u64, 7, 42] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sqlite = SqliteState::open(dir.path()).expect("open");
+        let memory = MemoryCounters::new();
+        let mut handles: Vec<(Reservation, Reservation)> = Vec::new();
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut now = T0;
+        let (mut reserved, mut exceeded) = (0, 0);
+        for step in 0..600 {
+            match next(10) {
+                0..=5 => {
+                    let mut checks = Vec::new();
+                    for (key, limits) in LIMITS.iter().enumerate() {
+                        if next(2) == 0 {
+                            continue;
+                        }
+                        let amount = AMOUNTS[next(AMOUNTS.len() as u64) as usize];
+                        for &(window_ms, max) in *limits {
+                            checks.push(LimitCheck::new(KEYS[key], window_ms, max, amount));
+                        }
+                    }
+                    let want = memory.reserve(&checks, now).await.expect("memory");
+                    let got = sqlite.reserve(&checks, now).await.expect("sqlite");
+                    match (want, got) {
+                        (ReserveOutcome::Reserved(m), ReserveOutcome::Reserved(s)) => {
+                            reserved += 1;
+                            handles.push((m, s));
+                        }
+                        (
+                            ReserveOutcome::Exceeded {
+                                index,
+                                retry_after_ms,
+                                used,
+                            },
+                            ReserveOutcome::Exceeded {
+                                index: got_index,
+                                retry_after_ms: got_retry,
+                                used: got_used,
+                            },
+                        ) => {
+                            exceeded += 1;
+                            assert_eq!((got_index, got_retry), (index, retry_after_ms));
+                            assert!(common::close(used, got_used), "{used} != {got_used}");
+                        }
+                        (want, got) => panic!(
+                            "seed {seed} step {step} at {now} for {checks:?}: \
+                             memory {want:?}, sqlite {got:?}"
+                        ),
+                    }
+                }
+                6 | 7 if !handles.is_empty() => {
+                    let (m, s) = &handles[next(handles.len() as u64) as usize];
+                    memory.rollback(m).await.expect("memory rollback");
+                    sqlite.rollback(s).await.expect("sqlite rollback");
+                }
+                _ => now += if next(4) == 0 { next(6_000) } else { next(300) },
+            }
+            assert_summaries_match(dir.path());
+        }
+        // Both answers, many times: the loop tests the boundary, not one side of it.
+        assert!(
+            reserved > 50 && exceeded > 50,
+            "{reserved} reserved, {exceeded} exceeded"
+        );
+    }
+}
+
+/// A database written by a build that knew schema version 5 (no key
+/// summaries) with entries in it: the migration summarises them, and
+/// reservations decide from the summaries as they did from the entries.
+#[tokio::test]
+async fn schema_5_counter_entries_are_summarised() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let conn = raw(dir.path());
+        conn.execute_batch(
+            "CREATE TABLE schema_version (
+                version     INTEGER PRIMARY KEY NOT NULL,
+                description TEXT    NOT NULL
+            )",
+        )
+        .expect("schema_version");
+        for m in MIGRATIONS.iter().take_while(|m| m.version <= 5) {
+            conn.execute_batch(m.sql).expect(m.description);
+            conn.execute(
+                "INSERT INTO schema_version (version, description) VALUES (?1, ?2)",
+                (m.version, m.description),
+            )
+            .expect("version row");
+        }
+        let t = T0 as i64;
+        let (minute, hour) = (MINUTE as i64, HOUR as i64);
+        for (key, at, amount, keep) in [
+            // Three calls of an hourly limit.
+            ("calls", t - 3, 1.0, hour),
+            ("calls", t - 2, 1.0, hour),
+            ("calls", t - 1, 1.0, hour),
+            // Decimal spend filling 0.3 per minute.
+            ("cents", t - 2, 0.1, minute),
+            ("cents", t - 1, 0.2, minute),
+            // Expired, not yet swept.
+            ("old", t - 2 * minute, 5.0, minute),
+            // Stamped by a clock running ahead.
+            ("ahead", t + 5_000, 1.0, 1_000),
+        ] {
+            conn.execute(
+                "INSERT INTO counter_entries (key, at_ms, amount, expires_ms) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                (key, at, amount, at + keep),
+            )
+            .expect("counter entry");
+        }
+    }
+
+    let store = SqliteState::open(dir.path()).expect("open migrates");
+    assert_summaries_match(dir.path());
+    let (_, retry, used) = denied(&store, &[check("calls", HOUR, 3.0, 1.0)], T0).await;
+    assert_eq!((retry, used), (Some(HOUR - 3), 3.0));
+    granted(&store, &[check("calls", HOUR, 4.0, 1.0)], T0).await;
+    let cents = |amount| [check("cents", MINUTE, 0.3, amount)];
+    granted(&store, &cents(0.0), T0).await;
+    let (_, retry, _) = denied(&store, &cents(0.1), T0).await;
+    assert_eq!(retry, Some(MINUTE - 2));
+    let (_, retry, used) = denied(&store, &[check("ahead", SECOND, 1.0, 1.0)], T0).await;
+    assert_eq!((retry, used), (Some(6_000), 1.0));
+    // A longer window extends the kept entries, and the summary records it.
+    granted(&store, &[check("cents", HOUR, 1.0, 0.5)], T0 + 1).await;
+    assert_summaries_match(dir.path());
+    let keep: i64 = raw(dir.path())
+        .query_row(
+            "SELECT keep_ms FROM counter_keys WHERE key = 'cents'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("cents summary");
+    assert_eq!(keep, HOUR as i64);
+    // The sweep deletes the expired entry and its key's summary.
+    granted(
+        &store,
+        &[check("other", MINUTE, 1.0, 1.0)],
+        T0 + 20 * SECOND,
+    )
+    .await;
+    assert_summaries_match(dir.path());
+    let old: i64 = raw(dir.path())
+        .query_row(
+            "SELECT COUNT(*) FROM counter_keys WHERE key = 'old'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(old, 0);
 }
 
 const CHILD_DIR_ENV: &str = "WARDEN_STORE_TEST_CHILD_DIR";
