@@ -451,6 +451,130 @@ async fn expired_entries_are_swept() {
     );
 }
 
+/// Checks `counter_keys` against a recount of `counter_entries`.
+async fn assert_pg_summaries_match(client: &tokio_postgres::Client) {
+    let entries: Vec<(String, f64, i64)> = client
+        .query(
+            "SELECT key, amount, expires_ms - at_ms FROM counter_entries",
+            &[],
+        )
+        .await
+        .expect("entries")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let summaries: Vec<(String, f64, f64, i64, i64)> = client
+        .query(
+            "SELECT key, total, slack, entries, keep_ms FROM counter_keys",
+            &[],
+        )
+        .await
+        .expect("summaries")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    common::assert_summaries_match(&entries, &summaries);
+}
+
+/// PostgreSQL, which decides most reservations from its key summaries,
+/// answers exactly as the memory store, and the summaries always match a
+/// recount of the entries, through reservations, rollbacks and sweeps.
+#[tokio::test]
+async fn summaries_decide_like_the_window_and_match_a_recount() {
+    for seed in [3, 11] {
+        let (store, schema) = pg().await;
+        let client = raw_in(&schema).await;
+        common::decides_like_memory(&store, seed, async || {
+            assert_pg_summaries_match(&client).await;
+        })
+        .await;
+    }
+}
+
+/// A schema written by a build that knew version 5 (no key summaries) with
+/// entries in it: the migration summarises them, and reservations decide
+/// from the summaries as they did from the entries.
+#[tokio::test]
+async fn schema_5_counter_entries_are_summarised() {
+    use warden_store::postgres::migrations::MIGRATIONS;
+    let name = fresh_schema_name();
+    let schema = Schema { name: name.clone() };
+    let client = raw().await;
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA {name}; SET search_path = {name};
+             CREATE TABLE schema_version (
+                 version     INTEGER PRIMARY KEY,
+                 description TEXT    NOT NULL
+             );"
+        ))
+        .await
+        .expect("schema");
+    for m in MIGRATIONS.iter().take_while(|m| m.version <= 5) {
+        client.batch_execute(m.sql).await.expect(m.description);
+        client
+            .execute(
+                "INSERT INTO schema_version (version, description) VALUES ($1, $2)",
+                &[&(m.version as i32), &m.description],
+            )
+            .await
+            .expect("version row");
+    }
+    let t = T0 as i64;
+    let (minute, hour) = (MINUTE as i64, HOUR as i64);
+    for (key, at, amount, keep) in [
+        ("calls", t - 3, 1.0, hour),
+        ("calls", t - 2, 1.0, hour),
+        ("calls", t - 1, 1.0, hour),
+        ("cents", t - 2, 0.1, minute),
+        ("cents", t - 1, 0.2, minute),
+        ("old", t - 2 * minute, 5.0, minute),
+        ("ahead", t + 5_000, 1.0, 1_000),
+    ] {
+        client
+            .execute(
+                "INSERT INTO counter_entries (key, at_ms, amount, expires_ms) \
+                 VALUES ($1, $2, $3, $4)",
+                &[&key, &at, &amount, &(at + keep)],
+            )
+            .await
+            .expect("counter entry");
+    }
+
+    let store = connect(&name).await;
+    let client = raw_in(&schema).await;
+    assert_pg_summaries_match(&client).await;
+    // The first reservation sweeps the expired entry, and its summary with it.
+    let (_, retry, used) = denied(&store, &[check("calls", HOUR, 3.0, 1.0)], T0).await;
+    assert_eq!((retry, used), (Some(HOUR - 3), 3.0));
+    assert_eq!(
+        count(
+            &client,
+            "SELECT COUNT(*) FROM counter_keys WHERE key = 'old'"
+        )
+        .await,
+        0
+    );
+    granted(&store, &[check("calls", HOUR, 4.0, 1.0)], T0).await;
+    let cents = |amount| [check("cents", MINUTE, 0.3, amount)];
+    granted(&store, &cents(0.0), T0).await;
+    let (_, retry, _) = denied(&store, &cents(0.1), T0).await;
+    assert_eq!(retry, Some(MINUTE - 2));
+    let (_, retry, used) = denied(&store, &[check("ahead", 1_000, 1.0, 1.0)], T0).await;
+    assert_eq!((retry, used), (Some(6_000), 1.0));
+    // A longer window extends the kept entries, and the summary records it.
+    granted(&store, &[check("cents", HOUR, 1.0, 0.5)], T0 + 1).await;
+    assert_pg_summaries_match(&client).await;
+    assert_eq!(
+        count(
+            &client,
+            "SELECT keep_ms FROM counter_keys WHERE key = 'cents'"
+        )
+        .await,
+        hour
+    );
+}
+
 #[tokio::test]
 async fn reservations_of_another_schema_are_refused() {
     let (a, _sa) = pg().await;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::approvals::{approve, key, pending, request};
-use common::{HOUR, MINUTE, T0, check, denied, granted};
+use common::{HOUR, MINUTE, SECOND, T0, check, denied, granted};
 use rusqlite::Connection;
 use tempfile::TempDir;
 use warden_store::sqlite::migrations::{MIGRATIONS, latest_version};
@@ -233,6 +233,128 @@ async fn two_instances_share_counters_under_contention() {
         )
         .expect("count");
     assert_eq!(shared, MAX as i64);
+}
+
+/// Checks `counter_keys` against a recount of `counter_entries`.
+fn assert_summaries_match(dir: &Path) {
+    let conn = raw(dir);
+    let entries: Vec<(String, f64, i64)> = conn
+        .prepare("SELECT key, amount, expires_ms - at_ms FROM counter_entries ORDER BY id")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+        })
+        .expect("entries");
+    let summaries: Vec<(String, f64, f64, i64, i64)> = conn
+        .prepare("SELECT key, total, slack, entries, keep_ms FROM counter_keys")
+        .and_then(|mut s| {
+            s.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect()
+        })
+        .expect("summaries");
+    common::assert_summaries_match(&entries, &summaries);
+}
+
+/// SQLite, which decides most reservations from its key summaries, answers
+/// exactly as the memory store, and the summaries always match a recount of
+/// the entries, through reservations, rollbacks and sweeps.
+#[tokio::test]
+async fn summaries_decide_like_the_window_and_match_a_recount() {
+    for seed in [1, 7, 42] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteState::open(dir.path()).expect("open");
+        common::decides_like_memory(&store, seed, async || assert_summaries_match(dir.path()))
+            .await;
+    }
+}
+
+/// A database written by a build that knew schema version 5 (no key
+/// summaries) with entries in it: the migration summarises them, and
+/// reservations decide from the summaries as they did from the entries.
+#[tokio::test]
+async fn schema_5_counter_entries_are_summarised() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let conn = raw(dir.path());
+        conn.execute_batch(
+            "CREATE TABLE schema_version (
+                version     INTEGER PRIMARY KEY NOT NULL,
+                description TEXT    NOT NULL
+            )",
+        )
+        .expect("schema_version");
+        for m in MIGRATIONS.iter().take_while(|m| m.version <= 5) {
+            conn.execute_batch(m.sql).expect(m.description);
+            conn.execute(
+                "INSERT INTO schema_version (version, description) VALUES (?1, ?2)",
+                (m.version, m.description),
+            )
+            .expect("version row");
+        }
+        let t = T0 as i64;
+        let (minute, hour) = (MINUTE as i64, HOUR as i64);
+        for (key, at, amount, keep) in [
+            // Three calls of an hourly limit.
+            ("calls", t - 3, 1.0, hour),
+            ("calls", t - 2, 1.0, hour),
+            ("calls", t - 1, 1.0, hour),
+            // Decimal spend filling 0.3 per minute.
+            ("cents", t - 2, 0.1, minute),
+            ("cents", t - 1, 0.2, minute),
+            // Expired, not yet swept.
+            ("old", t - 2 * minute, 5.0, minute),
+            // Stamped by a clock running ahead.
+            ("ahead", t + 5_000, 1.0, 1_000),
+        ] {
+            conn.execute(
+                "INSERT INTO counter_entries (key, at_ms, amount, expires_ms) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                (key, at, amount, at + keep),
+            )
+            .expect("counter entry");
+        }
+    }
+
+    let store = SqliteState::open(dir.path()).expect("open migrates");
+    assert_summaries_match(dir.path());
+    let (_, retry, used) = denied(&store, &[check("calls", HOUR, 3.0, 1.0)], T0).await;
+    assert_eq!((retry, used), (Some(HOUR - 3), 3.0));
+    granted(&store, &[check("calls", HOUR, 4.0, 1.0)], T0).await;
+    let cents = |amount| [check("cents", MINUTE, 0.3, amount)];
+    granted(&store, &cents(0.0), T0).await;
+    let (_, retry, _) = denied(&store, &cents(0.1), T0).await;
+    assert_eq!(retry, Some(MINUTE - 2));
+    let (_, retry, used) = denied(&store, &[check("ahead", SECOND, 1.0, 1.0)], T0).await;
+    assert_eq!((retry, used), (Some(6_000), 1.0));
+    // A longer window extends the kept entries, and the summary records it.
+    granted(&store, &[check("cents", HOUR, 1.0, 0.5)], T0 + 1).await;
+    assert_summaries_match(dir.path());
+    let keep: i64 = raw(dir.path())
+        .query_row(
+            "SELECT keep_ms FROM counter_keys WHERE key = 'cents'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("cents summary");
+    assert_eq!(keep, HOUR as i64);
+    // The sweep deletes the expired entry and its key's summary.
+    granted(
+        &store,
+        &[check("other", MINUTE, 1.0, 1.0)],
+        T0 + 20 * SECOND,
+    )
+    .await;
+    assert_summaries_match(dir.path());
+    let old: i64 = raw(dir.path())
+        .query_row(
+            "SELECT COUNT(*) FROM counter_keys WHERE key = 'old'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(old, 0);
 }
 
 const CHILD_DIR_ENV: &str = "WARDEN_STORE_TEST_CHILD_DIR";

@@ -332,6 +332,38 @@ impl<'a> Plan<'a> {
     }
 }
 
+/// A key's row of `counter_keys` (SQLite and PostgreSQL): the aggregate of
+/// its entries, kept by triggers in the transaction that changes them.
+#[derive(Debug)]
+pub(crate) struct KeySummary {
+    /// The sum of the amounts of all the key's entries, up to `slack`.
+    pub(crate) total: f64,
+    /// How far `total` may be from the exact sum.
+    pub(crate) slack: f64,
+    /// How many entries the key has.
+    pub(crate) entries: i64,
+    /// How long the key's entries are kept: the largest window seen.
+    pub(crate) keep_ms: i64,
+}
+
+/// Whether a limit of `max` on a key summarised by `summary` certainly has
+/// room for `amount`, however `evaluate` would sum the entries of any window.
+///
+/// The exact sum of all the key's amounts is at most `total + slack`; a
+/// window's amounts are some of them, all non-negative, and `evaluate`'s
+/// left-to-right sum of at most `entries` of them exceeds their exact sum by
+/// less than `entries + 2` units of rounding (which also covers rounding this
+/// bound); the slack below is twice that. `fits` only grows with the usage,
+/// so when the bound fits, the usage does. A key without entries has usage 0.
+pub(crate) fn summary_fits(summary: Option<&KeySummary>, amount: f64, max: f64) -> bool {
+    let bound = summary.map_or(0.0, |s| {
+        let upper = s.total + s.slack;
+        let rows = s.entries.max(0) as f64;
+        upper + upper.abs() * (rows + 2.0) * f64::EPSILON * 2.0
+    });
+    fits(bound, amount, max)
+}
+
 /// Whether an entry stamped `at_ms` counts in a window of `window_ms` ending
 /// at `now_ms` (`at_ms > now_ms - window_ms`, without underflow).
 pub(crate) fn in_window(at_ms: u64, window_ms: u64, now_ms: u64) -> bool {
@@ -458,5 +490,106 @@ mod tests {
         assert!(in_window(1, 10, 10));
         assert!(!in_window(0, 10, 10));
         assert!(in_window(u64::MAX, 10, 10));
+    }
+
+    fn summary(total: f64, slack: f64, entries: i64) -> KeySummary {
+        KeySummary {
+            total,
+            slack,
+            entries,
+            keep_ms: 1_000,
+        }
+    }
+
+    #[test]
+    fn a_key_without_entries_has_room_for_what_fits_the_max() {
+        assert!(summary_fits(None, 1.0, 1.0));
+        assert!(summary_fits(None, 0.0, 0.0));
+        assert!(!summary_fits(None, 1.5, 1.0));
+    }
+
+    #[test]
+    fn the_summary_decides_decimal_amounts_like_the_window() {
+        // What the triggers store after 0.1 then 0.2: the sums and their drift.
+        let total = 0.1 + 0.2;
+        let s = summary(total, total.abs() * f64::EPSILON, 2);
+        assert!(summary_fits(Some(&s), 0.0, 0.3), "0.1 + 0.2 fills 0.3");
+        assert!(!summary_fits(Some(&s), 0.1, 0.3), "and nothing more fits");
+        assert!(!summary_fits(Some(&s), 0.0, 0.3 - 1e-6));
+        // Integer counts decide at the exact boundary.
+        let s = summary(8.0, 0.0, 8);
+        assert!(summary_fits(Some(&s), 1.0, 9.0));
+        assert!(!summary_fits(Some(&s), 2.0, 9.0));
+    }
+
+    #[test]
+    fn slack_only_makes_the_summary_more_careful() {
+        // A drifted total (a large amount came and went) never says "room"
+        // where the exact sum might not have it.
+        let s = summary(1.0, 1e-3, 1);
+        assert!(!summary_fits(Some(&s), 1.0, 2.0));
+        assert!(summary_fits(Some(&s), 1.0, 2.01));
+    }
+
+    #[test]
+    fn where_the_summary_finds_room_every_window_has_it() {
+        // Entries come and go (some huge, so the total drifts); the summary
+        // is updated as the triggers do. For windows of the live entries
+        // summed as `evaluate` sums them, and limits just around that usage,
+        // the summary never finds room the window lacks.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut live = std::collections::VecDeque::new();
+        let (mut total, mut slack) = (0.0f64, 0.0f64);
+        for step in 0..5_000 {
+            let roll = next();
+            if roll % 3 == 0 && !live.is_empty() {
+                let gone: f64 = live.pop_front().unwrap_or(0.0);
+                if live.is_empty() {
+                    // The key's last entry takes its summary row with it.
+                    (total, slack) = (0.0, 0.0);
+                } else {
+                    total -= gone;
+                    slack += total.abs() * f64::EPSILON;
+                }
+            } else {
+                let amount = match roll % 50 {
+                    0 => 1e6 + 0.1,
+                    n => (n as f64) / 10.0 + (roll % 7) as f64 / 3.0,
+                };
+                if live.is_empty() {
+                    (total, slack) = (amount, 0.0);
+                } else {
+                    total += amount;
+                    slack += total.abs() * f64::EPSILON;
+                }
+                live.push_back(amount);
+            }
+            let s = summary(total, slack, live.len() as i64);
+            let skip = if live.is_empty() {
+                0
+            } else {
+                step % live.len()
+            };
+            for from in [0, skip] {
+                let used: f64 = live.iter().skip(from).copied().sum();
+                for k in -3..=3 {
+                    let max = used * (1.0 + f64::from(k) * 5e-10);
+                    for amount in [0.0, 0.1] {
+                        if summary_fits(Some(&s), amount, max) {
+                            assert!(
+                                fits(used, amount, max),
+                                "step {step}: {used} + {amount} > {max}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }

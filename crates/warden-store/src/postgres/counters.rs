@@ -22,12 +22,27 @@
 //! **No deadlocks.** Each transaction takes its locks sorted by lock id
 //! (sorting the ids, not the keys, so even colliding keys keep one order),
 //! through `warden_lock_counters`, a PL/pgSQL loop that takes them strictly
-//! in array order. Every transaction that writes a key's entries holds the
-//! key's lock (reservations and rollbacks alike), so no two of them ever
-//! wait on each other's row locks either. The periodic sweep of expired
-//! entries takes no advisory locks: it runs as its own statement and skips
-//! rows another transaction has locked (`FOR UPDATE SKIP LOCKED`), so it
-//! never waits and cannot close a cycle.
+//! in array order. Every transaction that writes a key's entries or its
+//! summary row holds the key's lock (reservations, rollbacks and the sweep
+//! alike), so no two of them ever wait on each other's row locks either. The
+//! periodic sweep of expired entries only takes locks that are free
+//! (`pg_try_advisory_xact_lock`) and leaves the other keys for a later
+//! sweep, so it never waits and cannot close a cycle. (Replicas of a build
+//! before migration 6 sweep without the keys' locks, their deletes updating
+//! summary rows through the triggers; while they run beside newer ones,
+//! PostgreSQL may have to break a deadlock between such a sweep and a
+//! reservation by failing one of them.)
+//!
+//! # Cost
+//!
+//! As in SQLite, each key has a summary row in `counter_keys` (its number
+//! of entries, the sum of their amounts, a bound on that sum's rounding
+//! drift, and how long they are kept), kept by triggers in the transaction
+//! that changes the entries (migration 6). When every limit of a
+//! reservation has room even counting all its key's entries
+//! (`summary_fits`), nothing is read but the summaries; otherwise the
+//! entries of each key's largest checked window are read and the limits the
+//! summaries did not clear are decided exactly.
 //!
 //! Keys are stored through `encode_text` (PostgreSQL text cannot hold NUL);
 //! lock ids are computed from the keys as given.
@@ -37,18 +52,18 @@
 //! As in SQLite, each entry carries `expires_ms = at_ms + the largest window
 //! seen for its key`; a reservation with a larger window first extends the
 //! key's entries. Every [`PRUNE_INTERVAL_MS`] (of `now_ms`, per replica) a
-//! reservation first deletes expired entries of every key, at most
-//! [`SWEEP_BATCH`] at a time.
+//! reservation first deletes expired entries, at most [`SWEEP_BATCH`] at a
+//! time, of the keys whose locks are free.
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 
 use sha2::{Digest, Sha256};
 
-use super::{PgState, encode_text};
+use super::{PgState, decode_text, encode_text};
 use crate::counters::{
-    CounterStore, LimitCheck, Origin, PRUNE_INTERVAL_MS, Plan, Reservation, ReserveOutcome,
-    ReservedEntry, evaluate,
+    CounterStore, KeySummary, LimitCheck, Origin, PRUNE_INTERVAL_MS, Plan, Reservation,
+    ReserveOutcome, ReservedEntry, evaluate, summary_fits,
 };
 use crate::{StoreError, StoreFuture};
 
@@ -71,10 +86,9 @@ const SWEEP: &str = "sweep expired counter entries";
 
 const LOCK_KEYS: &str = "SELECT warden_lock_counters($1)";
 
-/// The largest window each key's entries are kept for.
-const SEEN_WINDOWS: &str = "
-    SELECT key, MAX(expires_ms - at_ms) FROM counter_entries
-    WHERE key = ANY($1) GROUP BY key";
+/// The summaries of the keys that have entries.
+const SUMMARIES: &str = "
+    SELECT key, total, slack, entries, keep_ms FROM counter_keys WHERE key = ANY($1)";
 
 /// Extends the entries of keys now checked with a longer window.
 const EXTEND: &str = "
@@ -100,10 +114,20 @@ const DELETE: &str = "
     USING unnest($1::bigint[], $2::text[]) AS r(id, key)
     WHERE e.id = r.id AND e.key = r.key";
 
+/// The keys of (at most `$2` of) the expired entries.
+const EXPIRED_KEYS: &str = "
+    SELECT DISTINCT key FROM (
+        SELECT key FROM counter_entries WHERE expires_ms <= $1::bigint LIMIT $2::bigint) AS e";
+
+/// Takes those of the given advisory locks that are free, without waiting
+/// (so the order does not matter); returns the ones taken.
+const TRY_LOCK_KEYS: &str = "
+    SELECT id FROM unnest($1::bigint[]) AS t(id) WHERE pg_try_advisory_xact_lock(id)";
+
 const SWEEP_SQL: &str = "
     DELETE FROM counter_entries WHERE id IN (
-        SELECT id FROM counter_entries WHERE expires_ms <= $1::bigint
-        LIMIT $2::bigint FOR UPDATE SKIP LOCKED)";
+        SELECT id FROM counter_entries
+        WHERE key = ANY($3::text[]) AND expires_ms <= $1::bigint LIMIT $2::bigint)";
 
 fn clamp_window(window_ms: u64) -> i64 {
     i64::try_from(window_ms).map_or(MAX_WINDOW_MS, |w| w.min(MAX_WINDOW_MS))
@@ -152,20 +176,53 @@ impl PgState {
             return Ok(());
         }
         let swept = async {
-            let client = self.client(SWEEP).await?;
+            let mut client = self.client(SWEEP).await?;
             let err = self.query_error(SWEEP);
-            let statement = client.prepare_cached(SWEEP_SQL).await.map_err(&err)?;
-            client
-                .execute(&statement, &[&now, &SWEEP_BATCH])
+            let tx = client.transaction().await.map_err(&err)?;
+            let statement = tx.prepare_cached(EXPIRED_KEYS).await.map_err(&err)?;
+            let rows = tx
+                .query(&statement, &[&now, &SWEEP_BATCH])
                 .await
-                .map_err(&err)
+                .map_err(&err)?;
+            // Each key's entries and summary are written only under its lock.
+            let mut keys: Vec<(i64, String)> = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let stored: String = row.try_get(0).map_err(&err)?;
+                // A key this code did not write cannot be locked; leave it.
+                if let Some(key) = decode_text(stored.clone()) {
+                    keys.push((self.lock_id(&key), stored));
+                }
+            }
+            if keys.is_empty() {
+                return Ok(());
+            }
+            let ids: Vec<i64> = keys.iter().map(|(id, _)| *id).collect();
+            let statement = tx.prepare_cached(TRY_LOCK_KEYS).await.map_err(&err)?;
+            let locked: Vec<i64> = tx
+                .query(&statement, &[&ids])
+                .await
+                .map_err(&err)?
+                .iter()
+                .map(|row| row.try_get(0))
+                .collect::<Result<_, _>>()
+                .map_err(&err)?;
+            let free: Vec<&str> = keys
+                .iter()
+                .filter(|(id, _)| locked.contains(id))
+                .map(|(_, key)| key.as_str())
+                .collect();
+            let statement = tx.prepare_cached(SWEEP_SQL).await.map_err(&err)?;
+            tx.execute(&statement, &[&now, &SWEEP_BATCH, &free])
+                .await
+                .map_err(&err)?;
+            tx.commit().await.map_err(&err)
         }
         .await;
         if swept.is_err() {
             // Try again on the next call rather than in an interval.
             self.inner.next_sweep_ms.store(0, Ordering::Relaxed);
         }
-        swept.map(|_| ())
+        swept
     }
 
     async fn reserve_now(
@@ -199,25 +256,34 @@ impl PgState {
             .map(|k| clamp_window(k.window_ms))
             .collect();
 
-        // Retention per key: the largest window seen while the key has
-        // entries, extended to this call's largest window if that is longer.
-        let statement = tx.prepare_cached(SEEN_WINDOWS).await.map_err(&err)?;
-        let seen = tx.query(&statement, &[&keys]).await.map_err(&err)?;
+        // Per key: its summary, and how long a new entry must be kept (the
+        // largest window seen while the key has entries, extended to this
+        // call's largest window if that is longer).
+        let statement = tx.prepare_cached(SUMMARIES).await.map_err(&err)?;
+        let rows = tx.query(&statement, &[&keys]).await.map_err(&err)?;
+        let mut summaries: Vec<Option<KeySummary>> = keys.iter().map(|_| None).collect();
+        for row in &rows {
+            let key: &str = row.try_get(0).map_err(&err)?;
+            if let Some(at) = keys.iter().position(|k| *k == key) {
+                summaries[at] = Some(KeySummary {
+                    total: row.try_get(1).map_err(&err)?,
+                    slack: row.try_get(2).map_err(&err)?,
+                    entries: row.try_get(3).map_err(&err)?,
+                    keep_ms: row.try_get(4).map_err(&err)?,
+                });
+            }
+        }
         let mut retain = windows.clone();
         let mut extend_keys: Vec<&str> = Vec::new();
         let mut extend_windows: Vec<i64> = Vec::new();
-        for row in &seen {
-            let key: &str = row.try_get(0).map_err(&err)?;
-            let kept: Option<i64> = row.try_get(1).map_err(&err)?;
-            let Some(at) = keys.iter().position(|k| *k == key) else {
-                continue;
-            };
-            match kept {
-                Some(kept) if kept >= windows[at] => retain[at] = kept,
-                _ => {
-                    extend_keys.push(key);
+        for (at, summary) in summaries.iter().enumerate() {
+            match summary {
+                Some(s) if s.keep_ms >= windows[at] => retain[at] = s.keep_ms,
+                Some(_) => {
+                    extend_keys.push(keys[at]);
                     extend_windows.push(windows[at]);
                 }
+                None => {}
             }
         }
         if !extend_keys.is_empty() {
@@ -227,40 +293,56 @@ impl PgState {
                 .map_err(&err)?;
         }
 
-        // Every key's entries in its largest checked window, oldest first
-        // (ties by id), grouped by key in that order.
-        let starts: Vec<i64> = windows.iter().map(|w| now.saturating_sub(*w)).collect();
-        let statement = tx.prepare_cached(IN_WINDOWS).await.map_err(&err)?;
-        let rows = tx
-            .query(&statement, &[&keys, &starts])
-            .await
-            .map_err(&err)?;
-        let mut entries: Vec<Vec<(i64, f64)>> = vec![Vec::new(); keys.len()];
-        for row in &rows {
-            let key: &str = row.try_get(0).map_err(&err)?;
-            let at_ms: i64 = row.try_get(1).map_err(&err)?;
-            let amount: f64 = row.try_get(2).map_err(&err)?;
-            if let Some(at) = keys.iter().position(|k| *k == key) {
-                entries[at].push((at_ms, amount));
+        // The limits the summaries cannot clear are decided from the entries.
+        let unclear: Vec<usize> = checks
+            .iter()
+            .enumerate()
+            .filter(|&(index, check)| {
+                let summary = plan
+                    .key_of_check
+                    .get(index)
+                    .and_then(|&k| summaries[k].as_ref());
+                !summary_fits(summary, plan.amount_of_check(index), check.max)
+            })
+            .map(|(index, _)| index)
+            .collect();
+        if !unclear.is_empty() {
+            // Every key's entries in its largest checked window, oldest first
+            // (ties by id), grouped by key in that order.
+            let starts: Vec<i64> = windows.iter().map(|w| now.saturating_sub(*w)).collect();
+            let statement = tx.prepare_cached(IN_WINDOWS).await.map_err(&err)?;
+            let rows = tx
+                .query(&statement, &[&keys, &starts])
+                .await
+                .map_err(&err)?;
+            let mut entries: Vec<Vec<(i64, f64)>> = vec![Vec::new(); keys.len()];
+            for row in &rows {
+                let key: &str = row.try_get(0).map_err(&err)?;
+                let at_ms: i64 = row.try_get(1).map_err(&err)?;
+                let amount: f64 = row.try_get(2).map_err(&err)?;
+                if let Some(at) = keys.iter().position(|k| *k == key) {
+                    entries[at].push((at_ms, amount));
+                }
             }
-        }
 
-        for (index, check) in checks.iter().enumerate() {
-            let Some(&key_at) = plan.key_of_check.get(index) else {
-                continue;
-            };
-            let start = now.saturating_sub(clamp_window(check.window_ms));
-            let window = entries[key_at]
-                .iter()
-                .filter(|(at_ms, _)| *at_ms > start)
-                // Rows are only written by this code with at_ms >= 0.
-                .map(|&(at_ms, amount)| (u64::try_from(at_ms).unwrap_or(0), amount));
-            let amount = plan.amount_of_check(index);
-            if let Some(outcome) = evaluate(index, check, amount, window, now_ms) {
-                // Commit rather than roll back: window extensions are worth
-                // keeping; nothing was recorded for this call.
-                tx.commit().await.map_err(&err)?;
-                return Ok(outcome);
+            for index in unclear {
+                let check = &checks[index];
+                let Some(&key_at) = plan.key_of_check.get(index) else {
+                    continue;
+                };
+                let start = now.saturating_sub(clamp_window(check.window_ms));
+                let window = entries[key_at]
+                    .iter()
+                    .filter(|(at_ms, _)| *at_ms > start)
+                    // Rows are only written by this code with at_ms >= 0.
+                    .map(|&(at_ms, amount)| (u64::try_from(at_ms).unwrap_or(0), amount));
+                let amount = plan.amount_of_check(index);
+                if let Some(outcome) = evaluate(index, check, amount, window, now_ms) {
+                    // Commit rather than roll back: window extensions are worth
+                    // keeping; nothing was recorded for this call.
+                    tx.commit().await.map_err(&err)?;
+                    return Ok(outcome);
+                }
             }
         }
 

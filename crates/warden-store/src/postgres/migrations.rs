@@ -225,6 +225,72 @@ pub const MIGRATIONS: &[Migration] = &[
         );
     ",
     },
+    Migration {
+        version: 6,
+        description: "counter key summaries (a reservation with room reads no entries)",
+        // As SQLite's: one row per key with entries, kept by row triggers on
+        // counter_entries in the transaction that changes them. Every writer
+        // of a key's entries holds the key's advisory lock (reservations,
+        // rollbacks, and now the sweep, which only takes locks that are free),
+        // so no two transactions ever wait on each other for a summary row.
+        // The triggers come before the fill: creating them locks
+        // counter_entries against writes until this migration commits, so
+        // no entry written by a replica still running the previous build is
+        // missed by both. The functions keep this schema's search_path.
+        sql: "
+        CREATE TABLE counter_keys (
+            key     TEXT             PRIMARY KEY,
+            total   DOUBLE PRECISION NOT NULL,
+            entries BIGINT           NOT NULL,
+            keep_ms BIGINT           NOT NULL,
+            slack   DOUBLE PRECISION NOT NULL
+        );
+        CREATE FUNCTION warden_counter_entry_added() RETURNS trigger
+        LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+        BEGIN
+            INSERT INTO counter_keys AS k (key, total, entries, keep_ms, slack)
+            VALUES (NEW.key, NEW.amount, 1, NEW.expires_ms - NEW.at_ms, 0)
+            ON CONFLICT (key) DO UPDATE SET
+                total = k.total + EXCLUDED.total,
+                entries = k.entries + 1,
+                keep_ms = GREATEST(k.keep_ms, EXCLUDED.keep_ms),
+                slack = k.slack
+                    + abs(k.total + EXCLUDED.total) * 2.220446049250313e-16::float8;
+            RETURN NULL;
+        END
+        $$;
+        CREATE FUNCTION warden_counter_entry_removed() RETURNS trigger
+        LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+        BEGIN
+            DELETE FROM counter_keys WHERE key = OLD.key AND entries <= 1;
+            UPDATE counter_keys SET
+                total = total - OLD.amount,
+                entries = entries - 1,
+                slack = slack + abs(total - OLD.amount) * 2.220446049250313e-16::float8
+            WHERE key = OLD.key;
+            RETURN NULL;
+        END
+        $$;
+        CREATE FUNCTION warden_counter_entry_extended() RETURNS trigger
+        LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+        BEGIN
+            UPDATE counter_keys SET keep_ms = GREATEST(keep_ms, NEW.expires_ms - NEW.at_ms)
+            WHERE key = NEW.key;
+            RETURN NULL;
+        END
+        $$;
+        CREATE TRIGGER counter_entries_added AFTER INSERT ON counter_entries
+            FOR EACH ROW EXECUTE FUNCTION warden_counter_entry_added();
+        CREATE TRIGGER counter_entries_removed AFTER DELETE ON counter_entries
+            FOR EACH ROW EXECUTE FUNCTION warden_counter_entry_removed();
+        CREATE TRIGGER counter_entries_extended AFTER UPDATE OF expires_ms ON counter_entries
+            FOR EACH ROW EXECUTE FUNCTION warden_counter_entry_extended();
+        INSERT INTO counter_keys (key, total, entries, keep_ms, slack)
+        SELECT key, SUM(amount), COUNT(*), MAX(expires_ms - at_ms),
+               SUM(amount) * (COUNT(*) + 2) * 4.440892098500626e-16::float8
+        FROM counter_entries GROUP BY key;
+    ",
+    },
 ];
 
 /// The schema version this build writes.

@@ -3,13 +3,29 @@
 //! Every reservation is one `BEGIN IMMEDIATE` transaction: it takes the
 //! database's write lock before reading, so the read-check-insert cannot
 //! interleave with another connection's, in this process or another.
+//!
+//! # Cost
+//!
+//! A limit with room is decided without reading its window. Each key has a
+//! summary row in `counter_keys`, kept by triggers in the same transaction
+//! as every insert and delete of its entries (migration 6): how many entries
+//! the key has, the sum of their amounts and a bound on that sum's rounding
+//! drift. Every entry of a key counts in no more windows than all of them, so
+//! that sum bounds the usage of every window on the key, entries stamped in
+//! the future and expired ones not yet swept included; when the bound plus
+//! the call fits the limit, so does the exact usage (`summary_fits`). Only
+//! a limit the bound does not clear reads its window, first summed by SQLite
+//! ([`clearly_fits`]), then row by row to decide exactly and say when to
+//! retry. A reservation with room is then a handful of B-tree lookups
+//! whatever the number of entries; the entries still expire in the sweep,
+//! each deleted once.
 
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 
 use super::{Conn, SqliteState, query_error};
 use crate::counters::{
-    CounterStore, LimitCheck, Origin, PRUNE_INTERVAL_MS, Plan, Reservation, ReserveOutcome,
-    ReservedEntry, evaluate, fits,
+    CounterStore, KeySummary, LimitCheck, Origin, PRUNE_INTERVAL_MS, Plan, Reservation,
+    ReserveOutcome, ReservedEntry, evaluate, fits, summary_fits,
 };
 use crate::{StoreError, StoreFuture};
 
@@ -127,16 +143,33 @@ fn reserve_blocking(
             .execute([now])?;
     }
 
-    // Retention per key: the largest window seen while the key has entries.
+    // Per key: its summary, and how long a new entry must be kept (the
+    // largest window seen while the key has entries).
+    let mut summaries = Vec::with_capacity(plan.keys.len());
     let mut retain_ms = Vec::with_capacity(plan.keys.len());
     for key in &plan.keys {
-        retain_ms.push(remember_window(&tx, key.key, clamp_window(key.window_ms))?);
+        let summary = read_summary(&tx, key.key)?;
+        let seen = summary.as_ref().map(|s| s.keep_ms);
+        retain_ms.push(remember_window(
+            &tx,
+            key.key,
+            clamp_window(key.window_ms),
+            seen,
+        )?);
+        summaries.push(summary);
     }
 
     let mut window = Vec::new();
     for (index, check) in checks.iter().enumerate() {
-        let start = now.saturating_sub(clamp_window(check.window_ms));
         let amount = plan.amount_of_check(index);
+        let summary = plan
+            .key_of_check
+            .get(index)
+            .and_then(|&k| summaries[k].as_ref());
+        if summary_fits(summary, amount, check.max) {
+            continue;
+        }
+        let start = now.saturating_sub(clamp_window(check.window_ms));
         // SQLite sums the window itself; the rows are read only when that sum does not
         // clearly leave room, to decide exactly as `evaluate` does and say when to retry.
         // Reading every row on every call made a generous limit (thousands of calls in its
@@ -207,18 +240,37 @@ fn clearly_fits(total: f64, count: i64, amount: f64, max: f64) -> bool {
     fits(total + slack, amount, max)
 }
 
+/// The summary of `key`; `None` when it has no entries.
+fn read_summary(tx: &Transaction<'_>, key: &str) -> Result<Option<KeySummary>, Failure> {
+    let summary = tx
+        .prepare_cached("SELECT total, slack, entries, keep_ms FROM counter_keys WHERE key = ?1")?
+        .query_row([key], |row| {
+            Ok(KeySummary {
+                total: row.get(0)?,
+                slack: row.get(1)?,
+                entries: row.get(2)?,
+                keep_ms: row.get(3)?,
+            })
+        })
+        .optional()?;
+    Ok(summary)
+}
+
 /// Records that `key` is checked with `window_ms`: when that is longer than
-/// the key's entries are kept for, extends them so the window can still count
-/// them. Returns how long a new entry of the key must be kept.
-fn remember_window(tx: &Transaction<'_>, key: &str, window_ms: i64) -> Result<i64, Failure> {
-    let seen: Option<i64> = tx
-        .prepare_cached("SELECT MAX(expires_ms - at_ms) FROM counter_entries WHERE key = ?1")?
-        .query_row([key], |row| row.get(0))
-        .optional()?
-        .flatten();
+/// the key's entries are kept for (`seen`, from its summary; `None` when it
+/// has no entries), extends them so the window can still count them (the
+/// summary's trigger records the new length). Returns how long a new entry
+/// of the key must be kept.
+fn remember_window(
+    tx: &Transaction<'_>,
+    key: &str,
+    window_ms: i64,
+    seen: Option<i64>,
+) -> Result<i64, Failure> {
     match seen {
         Some(seen) if seen >= window_ms => Ok(seen),
         Some(_) => {
+            // Rare: once per key and longer window while the key has entries.
             tx.prepare_cached(
                 "UPDATE counter_entries SET expires_ms = at_ms + ?2
                  WHERE key = ?1 AND expires_ms - at_ms < ?2",

@@ -200,6 +200,66 @@ pub const MIGRATIONS: &[Migration] = &[
         );
     ",
     },
+    Migration {
+        version: 6,
+        description: "counter key summaries (a reservation with room reads no entries)",
+        // One row per key that has entries in counter_entries: their number, the
+        // sum of their amounts, how long they are kept (expires_ms - at_ms, the
+        // largest window seen for the key), and slack, a bound on how far total
+        // may have drifted from the exact sum through floating-point rounding.
+        // Triggers keep it in the same statement as every change to
+        // counter_entries, whoever makes it (a reservation, a rollback, the
+        // sweep, or a process of an older build that opened the file before
+        // this migration and still runs),
+        // so it is the aggregate of the entries by construction. Rows of
+        // counter_entries are only inserted and deleted, and their expires_ms
+        // extended; nothing updates their key or amount.
+        //
+        // slack grows by one unit of rounding (2^-52, twice the most an IEEE
+        // addition can be off) of the new total per change, and starts at 0
+        // when a key's first entry arrives: the row goes with the key's last
+        // entry. The fill below sums with TOTAL, whose error on n non-negative
+        // amounts stays below (n + 2) units of rounding of the total; twice
+        // that is the starting slack.
+        sql: "
+        CREATE TABLE counter_keys (
+            key     TEXT    PRIMARY KEY NOT NULL,
+            total   REAL    NOT NULL,
+            entries INTEGER NOT NULL,
+            keep_ms INTEGER NOT NULL,
+            slack   REAL    NOT NULL
+        ) WITHOUT ROWID;
+
+        INSERT INTO counter_keys (key, total, entries, keep_ms, slack)
+        SELECT key, TOTAL(amount), COUNT(*), MAX(expires_ms - at_ms),
+               TOTAL(amount) * (COUNT(*) + 2) * 4.440892098500626e-16
+        FROM counter_entries GROUP BY key;
+
+        CREATE TRIGGER counter_entries_insert AFTER INSERT ON counter_entries BEGIN
+            INSERT INTO counter_keys (key, total, entries, keep_ms, slack)
+            VALUES (new.key, new.amount, 1, new.expires_ms - new.at_ms, 0.0)
+            ON CONFLICT (key) DO UPDATE SET
+                total = total + excluded.total,
+                entries = entries + 1,
+                keep_ms = MAX(keep_ms, excluded.keep_ms),
+                slack = slack + ABS(total + excluded.total) * 2.220446049250313e-16;
+        END;
+
+        CREATE TRIGGER counter_entries_delete AFTER DELETE ON counter_entries BEGIN
+            DELETE FROM counter_keys WHERE key = old.key AND entries <= 1;
+            UPDATE counter_keys SET
+                total = total - old.amount,
+                entries = entries - 1,
+                slack = slack + ABS(total - old.amount) * 2.220446049250313e-16
+            WHERE key = old.key;
+        END;
+
+        CREATE TRIGGER counter_entries_extend AFTER UPDATE OF expires_ms ON counter_entries BEGIN
+            UPDATE counter_keys SET keep_ms = MAX(keep_ms, new.expires_ms - new.at_ms)
+            WHERE key = new.key;
+        END;
+    ",
+    },
 ];
 
 /// The schema version this build writes.

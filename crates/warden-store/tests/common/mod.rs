@@ -251,6 +251,130 @@ pub async fn largest_window_seen_keeps_entries(store: &dyn CounterStore) {
     assert_eq!((retry, used), (Some(40 * MINUTE), 3.0));
 }
 
+/// Checks a backend's key summaries against a recount of its entries: one
+/// summary per key with entries, the exact number of entries, the largest
+/// retention, and a total within its slack of the amounts' sum.
+///
+/// `entries` are `(key, amount, expires_ms - at_ms)`, `summaries`
+/// `(key, total, slack, entries, keep_ms)`, as read from the tables.
+pub fn assert_summaries_match(
+    entries: &[(String, f64, i64)],
+    summaries: &[(String, f64, f64, i64, i64)],
+) {
+    let mut recount: std::collections::BTreeMap<&str, (f64, i64, i64)> = Default::default();
+    for (key, amount, keep) in entries {
+        let e = recount.entry(key).or_insert((0.0, 0, 0));
+        e.0 += amount;
+        e.1 += 1;
+        e.2 = e.2.max(*keep);
+    }
+    let mut keys: Vec<&str> = summaries.iter().map(|s| s.0.as_str()).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        recount.keys().copied().collect::<Vec<_>>(),
+        "one summary per key with entries"
+    );
+    for (key, total, slack, count, keep_ms) in summaries {
+        let (sum, n, keep) = recount[key.as_str()];
+        assert_eq!((*count, *keep_ms), (n, keep), "{key}: entries, keep_ms");
+        // The recount rounds too: at most `n` units of rounding.
+        let recount_error = sum * n as f64 * f64::EPSILON;
+        assert!(
+            (total - sum).abs() <= slack + recount_error,
+            "{key}: total {total} is {} from the recount {sum}, slack {slack}",
+            (total - sum).abs()
+        );
+    }
+}
+
+/// A seeded loop of reservations (decimal amounts on limits they fill
+/// exactly), rollbacks and time passing (so the sweep runs and keys empty),
+/// answered by `store` and by the memory store, which sums every window:
+/// the answers must be equal. `after_each` runs after every step (to compare
+/// the store's summaries with a recount).
+pub async fn decides_like_memory(
+    store: &dyn CounterStore,
+    seed: u64,
+    mut after_each: impl AsyncFnMut(),
+) {
+    // Each key's limits (window_ms, max); every reservation on a key checks all of them.
+    const LIMITS: [&[(u64, f64)]; 3] = [
+        &[(1_000, 0.3)],
+        &[(500, 0.6), (4_000, 1.0)],
+        &[(2_000, 10.0)],
+    ];
+    const KEYS: [&str; 3] = ["cents", "two-windows", "roomy"];
+    const AMOUNTS: [f64; 8] = [0.1, 0.2, 0.1, 0.3, 0.05, 1.0 / 3.0, 0.0, 0.7];
+    let memory = warden_store::MemoryCounters::new();
+    let mut handles: Vec<(Reservation, Reservation)> = Vec::new();
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let mut now = T0;
+    let (mut reserved, mut exceeded) = (0, 0);
+    for step in 0..600 {
+        match next(10) {
+            0..=5 => {
+                let mut checks = Vec::new();
+                for (key, limits) in LIMITS.iter().enumerate() {
+                    if next(2) == 0 {
+                        continue;
+                    }
+                    let amount = AMOUNTS[next(AMOUNTS.len() as u64) as usize];
+                    for &(window_ms, max) in *limits {
+                        checks.push(LimitCheck::new(KEYS[key], window_ms, max, amount));
+                    }
+                }
+                let want = memory.reserve(&checks, now).await.expect("memory");
+                let got = store.reserve(&checks, now).await.expect("store");
+                match (want, got) {
+                    (ReserveOutcome::Reserved(m), ReserveOutcome::Reserved(s)) => {
+                        reserved += 1;
+                        handles.push((m, s));
+                    }
+                    (
+                        ReserveOutcome::Exceeded {
+                            index,
+                            retry_after_ms,
+                            used,
+                        },
+                        ReserveOutcome::Exceeded {
+                            index: got_index,
+                            retry_after_ms: got_retry,
+                            used: got_used,
+                        },
+                    ) => {
+                        exceeded += 1;
+                        assert_eq!((got_index, got_retry), (index, retry_after_ms));
+                        assert!(close(used, got_used), "{used} != {got_used}");
+                    }
+                    (want, got) => panic!(
+                        "seed {seed} step {step} at {now} for {checks:?}: \
+                         memory {want:?}, store {got:?}"
+                    ),
+                }
+            }
+            6 | 7 if !handles.is_empty() => {
+                let (m, s) = &handles[next(handles.len() as u64) as usize];
+                memory.rollback(m).await.expect("memory rollback");
+                store.rollback(s).await.expect("store rollback");
+            }
+            _ => now += if next(4) == 0 { next(6_000) } else { next(300) },
+        }
+        after_each().await;
+    }
+    // Both answers, many times: the loop tests the boundary, not one side of it.
+    assert!(
+        reserved > 50 && exceeded > 50,
+        "{reserved} reserved, {exceeded} exceeded"
+    );
+}
+
 /// Instantiates every case as a test in a module named `$backend`.
 /// `$make` is an expression returning `(store, guard)`; the guard (e.g. a
 /// temporary directory) lives until the test ends.
