@@ -1,6 +1,6 @@
-# Sourced by the setup scripts: is_py312 PATH, and find_python, which prints a Python 3.12
-# interpreter ($PYTHON if set, else pyenv's $PYENV_VERSION, else the highest 3.12.x under pyenv,
-# else python3.12 on PATH) or calls the sourcing script's `die`.
+# Sourced by the setup scripts (which define `say` and `die`): is_py312 PATH; find_python, which
+# prints a Python 3.12 interpreter ($PYTHON if set, else pyenv's $PYENV_VERSION, else the highest
+# 3.12.x under pyenv, else python3.12 on PATH) or dies; and make_venv.
 
 is_py312() { [ -x "$1" ] && "$1" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 12) else 1)' 2>/dev/null; }
 
@@ -22,4 +22,16 @@ find_python() {
     cand="$(command -v python3.12 2>/dev/null || true)"
     if [ -n "$cand" ] && is_py312 "$cand"; then echo "$cand"; return; fi
     die "Python 3.12 not found: install it (for example 'pyenv install 3.12.1') or set PYTHON=/path/to/python3.12"
+}
+
+# make_venv DIR REQUIREMENTS: a fresh virtual environment in DIR on find_python's interpreter,
+# with the pinned REQUIREMENTS installed and checked.
+make_venv() {
+    local py
+    py="$(find_python)"
+    say "creating $1 with $py"
+    rm -rf "$1"
+    "$py" -m venv "$1"
+    "$1/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$2"
+    "$1/bin/python" -m pip check >/dev/null || die "pip check failed in $1"
 }

@@ -28,12 +28,7 @@ py_stamp="$(hash_of "$REQS")"
 if [ -f "$VENV/.warden-peers" ] && [ "$(cat "$VENV/.warden-peers")" = "$py_stamp" ] && is_py312 "$VENV/bin/python"; then
     say "python peers up to date ($VENV)"
 else
-    PY="$(find_python)"
-    say "creating $VENV with $PY"
-    rm -rf "$VENV"
-    "$PY" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$REQS"
-    "$VENV/bin/python" -m pip check >/dev/null || die "pip check failed in $VENV"
+    make_venv "$VENV" "$REQS"
     echo "$py_stamp" > "$VENV/.warden-peers"
     say "python peers installed"
 fi

@@ -21,12 +21,7 @@ if [ -f "$VENV/.warden-peer" ] && [ "$(cat "$VENV/.warden-peer")" = "$stamp" ] \
     say "mcp-proxy up to date ($VENV)"
     exit 0
 fi
-PY="$(find_python)"
-say "creating $VENV with $PY"
-rm -rf "$VENV"
-"$PY" -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$REQS"
-"$VENV/bin/python" -m pip check >/dev/null || die "pip check failed in $VENV"
+make_venv "$VENV" "$REQS"
 [ -x "$VENV/bin/mcp-proxy" ] || die "mcp-proxy was not installed into $VENV"
 echo "$stamp" > "$VENV/.warden-peer"
 say "$("$VENV/bin/mcp-proxy" --version 2>&1 | tail -n1) installed"

@@ -178,15 +178,17 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How this run was asked for, as the report quotes it.
+/// How this run was asked for, as the report quotes it: the arguments a user gives
+/// `bench/run.sh`, without the directories it adds (they name this machine's paths).
 fn command_line() -> String {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args
-        .iter()
-        .map(String::as_str)
-        .filter(|a| !a.starts_with("--bin-dir") && !a.starts_with("--root"))
-        .collect();
-    format!("bench/run.sh {}", args.join(" "))
-        .trim_end()
-        .to_owned()
+    let mut shown = vec!["bench/run.sh".to_owned()];
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--bin-dir" || arg == "--root" {
+            args.next();
+        } else if !arg.starts_with("--bin-dir=") && !arg.starts_with("--root=") {
+            shown.push(arg);
+        }
+    }
+    shown.join(" ")
 }

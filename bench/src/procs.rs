@@ -93,9 +93,12 @@ impl Proc {
         ))
     }
 
-    /// Starts an HTTP server and waits until it prints a line containing
-    /// `marker` and its `http://` URL, which is returned.
-    pub async fn http(name: &str, cmd: &Cmd, marker: &str) -> anyhow::Result<(Proc, String)> {
+    /// Starts a server with no stdin and stdout, its stderr kept (and watched for `ready`).
+    fn background(
+        name: &str,
+        cmd: &Cmd,
+        ready: Option<(String, tokio::sync::oneshot::Sender<String>)>,
+    ) -> anyhow::Result<Proc> {
         let mut child = cmd
             .command()
             .stdin(Stdio::null())
@@ -104,14 +107,20 @@ impl Proc {
             .spawn()
             .with_context(|| format!("cannot start {name}: {}", cmd.program))?;
         let tail = Tail::default();
-        let (tx, rx) = tokio::sync::oneshot::channel();
         let err = child.stderr.take().context("stderr")?;
-        drain(err, tail.clone(), Some((marker.to_owned(), tx)));
-        let mut proc = Proc {
+        drain(err, tail.clone(), ready);
+        Ok(Proc {
             name: name.to_owned(),
             child,
             tail,
-        };
+        })
+    }
+
+    /// Starts an HTTP server and waits until it prints a line containing
+    /// `marker` and its `http://` URL, which is returned.
+    pub async fn http(name: &str, cmd: &Cmd, marker: &str) -> anyhow::Result<(Proc, String)> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut proc = Self::background(name, cmd, Some((marker.to_owned(), tx)))?;
         match tokio::time::timeout(READY_TIMEOUT, rx).await {
             Ok(Ok(url)) => Ok((proc, url)),
             _ => {
@@ -127,21 +136,7 @@ impl Proc {
     /// Starts a server that prints nothing useful and waits until `port` on
     /// loopback accepts connections.
     pub async fn http_on_port(name: &str, cmd: &Cmd, port: u16) -> anyhow::Result<Proc> {
-        let mut child = cmd
-            .command()
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start {name}: {}", cmd.program))?;
-        let tail = Tail::default();
-        let err = child.stderr.take().context("stderr")?;
-        drain(err, tail.clone(), None);
-        let mut proc = Proc {
-            name: name.to_owned(),
-            child,
-            tail,
-        };
+        let mut proc = Self::background(name, cmd, None)?;
         let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
         loop {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))

@@ -262,16 +262,8 @@ pub async fn stdio(
                 ms(s.p90),
                 ms(s.p99),
                 ms(s.max),
-                if i == 0 {
-                    "".into()
-                } else {
-                    added_ms(s.p50, direct.p50)
-                },
-                if i == 0 {
-                    "".into()
-                } else {
-                    added_ms(s.p99, direct.p99)
-                },
+                added(i, s.p50, direct.p50),
+                added(i, s.p99, direct.p99),
             ]);
             let r = rate[i].summary();
             pipelined.row(vec![
@@ -302,6 +294,15 @@ pub async fn stdio(
     report.tables.push(serial);
     report.tables.push(pipelined);
     Ok(())
+}
+
+/// The "added" cell of path `i` (empty for path 0, the direct one).
+fn added(i: usize, gateway: Duration, direct: Duration) -> String {
+    if i == 0 {
+        String::new()
+    } else {
+        added_ms(gateway, direct)
+    }
 }
 
 /// Milliseconds `gateway` adds to `direct`.
@@ -438,16 +439,8 @@ pub async fn http(
                     percent(w.rate, d.rate),
                     ms(w.p50),
                     ms(w.p99),
-                    if i == 0 {
-                        "".into()
-                    } else {
-                        added_ms(w.p50, d.p50)
-                    },
-                    if i == 0 {
-                        "".into()
-                    } else {
-                        added_ms(w.p99, d.p99)
-                    },
+                    added(i, w.p50, d.p50),
+                    added(i, w.p99, d.p99),
                     format!("{:.0}", w.cpu_us),
                 ]);
             }
@@ -568,16 +561,8 @@ pub async fn listing(
             tools.to_string(),
             ms(s.p50),
             ms(s.p99),
-            if i == 0 {
-                "".into()
-            } else {
-                added_ms(s.p50, direct.p50)
-            },
-            if i == 0 {
-                "".into()
-            } else {
-                added_ms(s.p99, direct.p99)
-            },
+            added(i, s.p50, direct.p50),
+            added(i, s.p99, direct.p99),
         ]);
     }
     report.tables.push(table);
