@@ -479,37 +479,30 @@ pub async fn listing(
     scratch: &mut Scratch,
 ) -> anyhow::Result<()> {
     let upstream = Cmd::new(&p.demo, &["--extra-tools", "1000"]);
-    let paths: Vec<(&str, Cmd, usize)> = vec![
-        ("direct", upstream.clone(), 1005),
-        (
-            "Warden, allow all, pinning off",
-            scratch
-                .warden(&p.warden, &fixtures::listing_policy(false, "off"))?
-                .then(&upstream),
-            1005,
-        ),
+    let mut paths: Vec<(&str, Cmd, usize)> = vec![("direct", upstream.clone(), 1005)];
+    for (name, hide, pinning, listed) in [
+        ("Warden, allow all, pinning off", false, "off", 1005),
         (
             "Warden, 100 hidden by a glob, pinning off",
-            scratch
-                .warden(&p.warden, &fixtures::listing_policy(true, "off"))?
-                .then(&upstream),
+            true,
+            "off",
             905,
         ),
         (
             "Warden, 100 hidden, pinning warn (the default)",
-            scratch
-                .warden(&p.warden, &fixtures::listing_policy(true, "warn"))?
-                .then(&upstream),
+            true,
+            "warn",
             905,
         ),
-        (
-            "Warden, 100 hidden, pinning enforce",
-            scratch
-                .warden(&p.warden, &fixtures::listing_policy(true, "enforce"))?
-                .then(&upstream),
-            905,
-        ),
-    ];
+        ("Warden, 100 hidden, pinning enforce", true, "enforce", 905),
+    ] {
+        let policy = fixtures::listing_policy(hide, pinning);
+        paths.push((
+            name,
+            scratch.warden(&p.warden, &policy)?.then(&upstream),
+            listed,
+        ));
+    }
     let mut sessions = Vec::new();
     for (name, cmd, tools) in &paths {
         let mut s = StdioSession::start(name, cmd).await?;

@@ -27,6 +27,33 @@ const NOW: u64 = T0 + HOUR;
 /// A state directory whose key `calls` holds `entries` entries of 1, kept for an hour, spread
 /// evenly over `span_ms` from `T0`; written directly in one transaction (reserving them one by
 /// one would take minutes on a build where each reservation reads the window).
+/// Times reservations of `checks` (each rolled back, so the window stays as filled).
+fn bench_reserve(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    runtime: &tokio::runtime::Runtime,
+    label: &str,
+    store: &dyn CounterStore,
+    checks: &[LimitCheck],
+) {
+    g.bench_function(label, |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                let outcome = runtime
+                    .block_on(store.reserve(black_box(checks), NOW))
+                    .unwrap();
+                spent += start.elapsed();
+                let ReserveOutcome::Reserved(handle) = outcome else {
+                    panic!("{label}: no room");
+                };
+                runtime.block_on(store.rollback(&handle)).unwrap();
+            }
+            spent
+        })
+    });
+}
+
 fn filled(entries: u64, span_ms: u64) -> (SqliteState, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteState::open(dir.path()).unwrap();
@@ -120,23 +147,7 @@ fn bench(c: &mut Criterion) {
     for (label, entries, span_ms, window_ms) in CASES {
         let (store, _dir) = filled(entries, span_ms);
         let checks = limit(entries, span_ms, window_ms);
-        g.bench_function(label, |b| {
-            b.iter_custom(|iters| {
-                let mut spent = Duration::ZERO;
-                for _ in 0..iters {
-                    let start = Instant::now();
-                    let outcome = runtime
-                        .block_on(store.reserve(black_box(&checks), NOW))
-                        .unwrap();
-                    spent += start.elapsed();
-                    let ReserveOutcome::Reserved(handle) = outcome else {
-                        panic!("{label}: no room");
-                    };
-                    runtime.block_on(store.rollback(&handle)).unwrap();
-                }
-                spent
-            })
-        });
+        bench_reserve(&mut g, &runtime, label, &store, &checks);
     }
     g.finish();
 
@@ -149,23 +160,7 @@ fn bench(c: &mut Criterion) {
     for (label, entries, span_ms, window_ms) in CASES {
         let store = runtime.block_on(pg_filled(&url, &schema, entries, span_ms));
         let checks = limit(entries, span_ms, window_ms);
-        g.bench_function(label, |b| {
-            b.iter_custom(|iters| {
-                let mut spent = Duration::ZERO;
-                for _ in 0..iters {
-                    let start = Instant::now();
-                    let outcome = runtime
-                        .block_on(store.reserve(black_box(&checks), NOW))
-                        .unwrap();
-                    spent += start.elapsed();
-                    let ReserveOutcome::Reserved(handle) = outcome else {
-                        panic!("{label}: no room");
-                    };
-                    runtime.block_on(store.rollback(&handle)).unwrap();
-                }
-                spent
-            })
-        });
+        bench_reserve(&mut g, &runtime, label, &store, &checks);
         drop(store);
     }
     g.finish();

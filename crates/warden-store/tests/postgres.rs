@@ -520,17 +520,7 @@ async fn schema_5_counter_entries_are_summarised() {
             .await
             .expect("version row");
     }
-    let t = T0 as i64;
-    let (minute, hour) = (MINUTE as i64, HOUR as i64);
-    for (key, at, amount, keep) in [
-        ("calls", t - 3, 1.0, hour),
-        ("calls", t - 2, 1.0, hour),
-        ("calls", t - 1, 1.0, hour),
-        ("cents", t - 2, 0.1, minute),
-        ("cents", t - 1, 0.2, minute),
-        ("old", t - 2 * minute, 5.0, minute),
-        ("ahead", t + 5_000, 1.0, 1_000),
-    ] {
+    for (key, at, amount, keep) in common::schema_5_entries() {
         client
             .execute(
                 "INSERT INTO counter_entries (key, at_ms, amount, expires_ms) \
@@ -571,7 +561,7 @@ async fn schema_5_counter_entries_are_summarised() {
             "SELECT keep_ms FROM counter_keys WHERE key = 'cents'"
         )
         .await,
-        hour
+        HOUR as i64
     );
 }
 

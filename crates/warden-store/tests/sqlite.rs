@@ -20,6 +20,27 @@ fn raw(dir: &Path) -> Connection {
     Connection::open(dir.join("warden.db")).expect("raw connection")
 }
 
+/// A database as a build that knew schema versions up to `version` left it (no data).
+fn at_version(dir: &Path, version: u32) -> Connection {
+    let conn = raw(dir);
+    conn.execute_batch(
+        "CREATE TABLE schema_version (
+            version     INTEGER PRIMARY KEY NOT NULL,
+            description TEXT    NOT NULL
+        )",
+    )
+    .expect("schema_version");
+    for m in MIGRATIONS.iter().take_while(|m| m.version <= version) {
+        conn.execute_batch(m.sql).expect(m.description);
+        conn.execute(
+            "INSERT INTO schema_version (version, description) VALUES (?1, ?2)",
+            (m.version, m.description),
+        )
+        .expect("version row");
+    }
+    conn
+}
+
 fn sqlite() -> (SqliteState, TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteState::open(dir.path()).expect("open state");
@@ -277,37 +298,8 @@ async fn summaries_decide_like_the_window_and_match_a_recount() {
 async fn schema_5_counter_entries_are_summarised() {
     let dir = tempfile::tempdir().expect("temp dir");
     {
-        let conn = raw(dir.path());
-        conn.execute_batch(
-            "CREATE TABLE schema_version (
-                version     INTEGER PRIMARY KEY NOT NULL,
-                description TEXT    NOT NULL
-            )",
-        )
-        .expect("schema_version");
-        for m in MIGRATIONS.iter().take_while(|m| m.version <= 5) {
-            conn.execute_batch(m.sql).expect(m.description);
-            conn.execute(
-                "INSERT INTO schema_version (version, description) VALUES (?1, ?2)",
-                (m.version, m.description),
-            )
-            .expect("version row");
-        }
-        let t = T0 as i64;
-        let (minute, hour) = (MINUTE as i64, HOUR as i64);
-        for (key, at, amount, keep) in [
-            // Three calls of an hourly limit.
-            ("calls", t - 3, 1.0, hour),
-            ("calls", t - 2, 1.0, hour),
-            ("calls", t - 1, 1.0, hour),
-            // Decimal spend filling 0.3 per minute.
-            ("cents", t - 2, 0.1, minute),
-            ("cents", t - 1, 0.2, minute),
-            // Expired, not yet swept.
-            ("old", t - 2 * minute, 5.0, minute),
-            // Stamped by a clock running ahead.
-            ("ahead", t + 5_000, 1.0, 1_000),
-        ] {
+        let conn = at_version(dir.path(), 5);
+        for (key, at, amount, keep) in common::schema_5_entries() {
             conn.execute(
                 "INSERT INTO counter_entries (key, at_ms, amount, expires_ms) \
                  VALUES (?1, ?2, ?3, ?4)",
@@ -474,22 +466,7 @@ async fn approvals_survive_reopen() {
 async fn schema_3_database_migrates_keeping_its_data() {
     let dir = tempfile::tempdir().expect("temp dir");
     {
-        let conn = raw(dir.path());
-        conn.execute_batch(
-            "CREATE TABLE schema_version (
-                version     INTEGER PRIMARY KEY NOT NULL,
-                description TEXT    NOT NULL
-            )",
-        )
-        .expect("schema_version");
-        for m in MIGRATIONS.iter().take_while(|m| m.version <= 3) {
-            conn.execute_batch(m.sql).expect(m.description);
-            conn.execute(
-                "INSERT INTO schema_version (version, description) VALUES (?1, ?2)",
-                (m.version, m.description),
-            )
-            .expect("version row");
-        }
+        let conn = at_version(dir.path(), 3);
         conn.execute(
             "INSERT INTO api_keys (id, identity, key_hash, created_ms) VALUES (?1, ?2, ?3, ?4)",
             ("aaaaaaaaaaaa", "ana", &[7u8; 32][..], T0 as i64),
@@ -680,24 +657,7 @@ async fn schema_4_database_migrates_keeping_its_data() {
     use common::pins::{SERVER, first_use, obs};
     let dir = tempfile::tempdir().expect("temp dir");
     let r = request("aaaaaaaaaaaa", T0);
-    {
-        let conn = raw(dir.path());
-        conn.execute_batch(
-            "CREATE TABLE schema_version (
-                version     INTEGER PRIMARY KEY NOT NULL,
-                description TEXT    NOT NULL
-            )",
-        )
-        .expect("schema_version");
-        for m in MIGRATIONS.iter().take_while(|m| m.version <= 4) {
-            conn.execute_batch(m.sql).expect(m.description);
-            conn.execute(
-                "INSERT INTO schema_version (version, description) VALUES (?1, ?2)",
-                (m.version, m.description),
-            )
-            .expect("version row");
-        }
-    }
+    at_version(dir.path(), 4);
     {
         // Written while the file is at version 4: the approvals table exists.
         let conn = raw(dir.path());

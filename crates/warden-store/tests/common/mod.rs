@@ -21,6 +21,26 @@ pub const HOUR: u64 = 60 * MINUTE;
 /// A plausible epoch time, so tests do not depend on `now_ms` starting at 0.
 pub const T0: u64 = 1_760_000_000_000;
 
+/// Counter entries a schema-5 database holds before its migration to key summaries:
+/// `(key, at_ms, amount, keep_ms)`, around [`T0`].
+pub fn schema_5_entries() -> [(&'static str, i64, f64, i64); 7] {
+    let t = T0 as i64;
+    let (minute, hour) = (MINUTE as i64, HOUR as i64);
+    [
+        // Three calls of an hourly limit.
+        ("calls", t - 3, 1.0, hour),
+        ("calls", t - 2, 1.0, hour),
+        ("calls", t - 1, 1.0, hour),
+        // Decimal spend filling 0.3 per minute.
+        ("cents", t - 2, 0.1, minute),
+        ("cents", t - 1, 0.2, minute),
+        // Expired, not yet swept.
+        ("old", t - 2 * minute, 5.0, minute),
+        // Stamped by a clock running ahead.
+        ("ahead", t + 5_000, 1.0, 1_000),
+    ]
+}
+
 pub fn check(key: &str, window_ms: u64, max: f64, amount: f64) -> LimitCheck {
     LimitCheck::new(key, window_ms, max, amount)
 }
