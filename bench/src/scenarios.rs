@@ -344,6 +344,21 @@ async fn warden_http(
     Proc::http("warden run --listen", &cmd, "serving MCP at").await
 }
 
+/// The HTTP workload against the demo server: `sessions` sessions of `era`, each calling
+/// `connections.list` in a loop.
+fn demo_load(era: Era, sessions: usize, sizes: &Sizes) -> Load {
+    Load {
+        url: String::new(),
+        era,
+        sessions,
+        tool: "connections.list".into(),
+        arguments: json!({}),
+        expect: Some("conn-42".into()),
+        warmup: sizes.http_time.0,
+        measure: sizes.http_time.1,
+    }
+}
+
 /// One HTTP load per path per round, the paths taking turns. Each path is an
 /// endpoint and the process whose CPU time per call is reported with it.
 async fn compare_http(
@@ -417,16 +432,7 @@ pub async fn http(
     let names = ["direct", "Warden", "Warden, audit lag 100 ms"];
     for era in [Era::Legacy, Era::Modern] {
         for &sessions in &sizes.sessions {
-            let load = Load {
-                url: String::new(),
-                era,
-                sessions,
-                tool: "connections.list".into(),
-                arguments: json!({}),
-                expect: Some("conn-42".into()),
-                warmup: sizes.http_time.0,
-                measure: sizes.http_time.1,
-            };
+            let load = demo_load(era, sessions, sizes);
             let paths = [(&*direct, &demo), (&*via, &warden), (&*via_lag, &lagging)];
             let s = compare_http(&client, &paths, &load, sizes.rounds).await?;
             let d = s[0];
@@ -725,16 +731,7 @@ pub async fn peer(
         ],
     );
     for &sessions in &sizes.peer_sessions {
-        let load = Load {
-            url: String::new(),
-            era: Era::Legacy,
-            sessions,
-            tool: "connections.list".into(),
-            arguments: json!({}),
-            expect: Some("conn-42".into()),
-            warmup: sizes.http_time.0,
-            measure: sizes.http_time.1,
-        };
+        let load = demo_load(Era::Legacy, sessions, sizes);
         let paths = [(&*peer_url, &peer), (&*via, &warden)];
         let s = compare_http(&client, &paths, &load, sizes.rounds).await?;
         let (pr, w) = (s[0], s[1]);
