@@ -356,12 +356,24 @@ pub(crate) struct KeySummary {
 /// bound); the slack below is twice that. `fits` only grows with the usage,
 /// so when the bound fits, the usage does. A key without entries has usage 0.
 pub(crate) fn summary_fits(summary: Option<&KeySummary>, amount: f64, max: f64) -> bool {
-    let bound = summary.map_or(0.0, |s| {
-        let upper = s.total + s.slack;
-        let rows = s.entries.max(0) as f64;
-        upper + upper.abs() * (rows + 2.0) * f64::EPSILON * 2.0
-    });
-    fits(bound, amount, max)
+    summary.map_or(fits(0.0, amount, max), |s| {
+        sum_fits(s.total + s.slack, s.entries, amount, max)
+    })
+}
+
+/// Whether `rows` non-negative amounts whose sum, however it was rounded, is
+/// at most `total` certainly leave room for `amount` under `max` as
+/// `evaluate` sums them: its left-to-right sum of the same rows exceeds their
+/// exact sum by less than `rows + 2` units of rounding of `total`, and the
+/// margin here is twice that. When this says no, only reading the rows
+/// decides.
+pub(crate) fn sum_fits(total: f64, rows: i64, amount: f64, max: f64) -> bool {
+    let rows = rows.max(0) as f64;
+    fits(
+        total + total.abs() * (rows + 2.0) * f64::EPSILON * 2.0,
+        amount,
+        max,
+    )
 }
 
 /// Whether an entry stamped `at_ms` counts in a window of `window_ms` ending

@@ -15,7 +15,7 @@
 //! the future and expired ones not yet swept included; when the bound plus
 //! the call fits the limit, so does the exact usage (`summary_fits`). Only
 //! a limit the bound does not clear reads its window, first summed by SQLite
-//! ([`clearly_fits`]), then row by row to decide exactly and say when to
+//! (`sum_fits`), then row by row to decide exactly and say when to
 //! retry. A reservation with room is then a handful of B-tree lookups
 //! whatever the number of entries; the entries still expire in the sweep,
 //! each deleted once.
@@ -25,7 +25,7 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 use super::{Conn, SqliteState, query_error};
 use crate::counters::{
     CounterStore, KeySummary, LimitCheck, Origin, PRUNE_INTERVAL_MS, Plan, Reservation,
-    ReserveOutcome, ReservedEntry, evaluate, fits, summary_fits,
+    ReserveOutcome, ReservedEntry, evaluate, sum_fits, summary_fits,
 };
 use crate::{StoreError, StoreFuture};
 
@@ -170,17 +170,16 @@ fn reserve_blocking(
             continue;
         }
         let start = now.saturating_sub(clamp_window(check.window_ms));
-        // SQLite sums the window itself; the rows are read only when that sum does not
-        // clearly leave room, to decide exactly as `evaluate` does and say when to retry.
-        // Reading every row on every call made a generous limit (thousands of calls in its
-        // window) cost a row per call already made.
+        // SQLite sums the window itself (its `TOTAL` may round differently from
+        // `evaluate`'s sum, which `sum_fits` allows for); the rows are read only when that
+        // sum does not clearly leave room, to decide exactly and say when to retry.
         let (total, count): (f64, i64) = tx
             .prepare_cached(
                 "SELECT TOTAL(amount), COUNT(*) FROM counter_entries
                  WHERE key = ?1 AND at_ms > ?2",
             )?
             .query_row((&check.key, start), |row| Ok((row.get(0)?, row.get(1)?)))?;
-        if clearly_fits(total, count, amount, check.max) {
+        if sum_fits(total, count, amount, check.max) {
             continue;
         }
         window.clear();
@@ -227,17 +226,6 @@ fn reserve_blocking(
         conn.next_prune_ms = now_ms.saturating_add(PRUNE_INTERVAL_MS);
     }
     Ok(ReserveOutcome::Reserved(Reservation::new(origin, reserved)))
-}
-
-/// Whether a window whose amounts SQLite summed to `total` over `count` rows certainly has
-/// room for `amount`, however `evaluate` would sum the same rows. SQLite's `TOTAL` may round
-/// differently from a plain left-to-right sum; amounts are non-negative, so the two differ by
-/// less than `(count + 2)` units of rounding of `total`, and the slack below covers twice that.
-/// When this says no, the caller reads the rows and decides exactly as before.
-fn clearly_fits(total: f64, count: i64, amount: f64, max: f64) -> bool {
-    let rows = count.max(0) as f64;
-    let slack = total.abs() * (rows + 2.0) * f64::EPSILON * 2.0;
-    fits(total + slack, amount, max)
 }
 
 /// The summary of `key`; `None` when it has no entries.
@@ -288,11 +276,11 @@ mod tests {
 
     #[test]
     fn the_sum_decides_only_with_room_to_spare() {
-        assert!(clearly_fits(0.0, 0, 1.0, 1.0));
-        assert!(clearly_fits(8.0, 8, 1.0, 10.0));
+        assert!(sum_fits(0.0, 0, 1.0, 1.0));
+        assert!(sum_fits(8.0, 8, 1.0, 10.0));
         // Exactly full: room for nothing more.
-        assert!(clearly_fits(8.0, 8, 1.0, 9.0));
-        assert!(!clearly_fits(9.0, 9, 1.0, 9.0));
-        assert!(!clearly_fits(0.1 + 0.2, 2, 0.0, 0.3 - 1e-6));
+        assert!(sum_fits(8.0, 8, 1.0, 9.0));
+        assert!(!sum_fits(9.0, 9, 1.0, 9.0));
+        assert!(!sum_fits(0.1 + 0.2, 2, 0.0, 0.3 - 1e-6));
     }
 }
