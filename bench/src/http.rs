@@ -251,7 +251,7 @@ pub async fn run(http: &reqwest::Client, load: &Load) -> anyhow::Result<Outcome>
         calls += n;
         from = Some(from.map_or(warm_end, |f| f.min(warm_end)));
         to = Some(to.map_or(last, |t| t.max(last)));
-        all.absorb(samples, 0.0);
+        all.absorb(samples);
     }
     let (Some(from), Some(to)) = (from, to) else {
         bail!("no session ran");

@@ -232,7 +232,7 @@ pub async fn stdio(
                     .serial(case.tool, &case.arguments, Some(case.expect), sizes.serial)
                     .await
                     .with_context(|| format!("{}: serial calls via {}", case.label, paths[i].0))?;
-                lat[i].absorb(s, 0.0);
+                lat[i].absorb(s);
             }
             for i in turn(paths.len(), r) {
                 let (n, window) = sizes.pipelined;
@@ -381,7 +381,8 @@ async fn compare_http(
             })?;
             let cpu = proc.cpu()?.saturating_sub(cpu0);
             out[i].cpu(cpu.as_secs_f64() * 1e6 / run.calls.max(1) as f64);
-            out[i].absorb(run.samples, run.rate);
+            out[i].absorb(run.samples);
+            out[i].rate(run.rate);
         }
     }
     Ok(out.iter().map(Samples::summary).collect())
@@ -528,7 +529,7 @@ pub async fn listing(
                 .list_serial("bench.tool_0999", sizes.listings)
                 .await
                 .with_context(|| format!("listing via {}", paths[i].0))?;
-            lat[i].absorb(s, 0.0);
+            lat[i].absorb(s);
         }
     }
     for s in sessions {

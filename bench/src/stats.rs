@@ -18,10 +18,9 @@ impl Samples {
             .push(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     }
 
-    /// Adds a round's latencies and its throughput (operations per second).
-    pub fn absorb(&mut self, round: Samples, rate: f64) {
+    /// Adds a round's latencies.
+    pub fn absorb(&mut self, round: Samples) {
         self.nanos.extend(round.nanos);
-        self.rates.push(rate);
     }
 
     /// Adds a round's throughput only.
